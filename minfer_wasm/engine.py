@@ -1,0 +1,47 @@
+"""Everything one model needs, loaded from one GGUF: weights, tokenizer, chat template."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .chat_template import ChatTemplate
+from .gguf import GGUFFile
+from .model import Model
+from .model_store import is_url, resolve_path
+from .sources import ByteSource, FileSource, HttpRangeSource
+from .tokenizer import Tokenizer
+
+
+def open_model_source(model: str, log=print) -> ByteSource:
+    """A known name (pulled if needed), a local path, or an http(s) URL -> its byte source."""
+    if is_url(model):
+        return HttpRangeSource(model)
+    return FileSource(str(resolve_path(model, log)))
+
+
+@dataclass
+class Engine:
+    """A loaded model with its tokenizer and chat template."""
+
+    gguf: GGUFFile
+    model: Model
+    tokenizer: Tokenizer
+    template: ChatTemplate
+
+    @classmethod
+    def load(cls, model: "str | ByteSource", log=print) -> "Engine":
+        source = open_model_source(model, log) if isinstance(model, str) else model
+        gguf = GGUFFile.open(source)
+        # Tokenizer and template first: they fail fast on a bad file, before the weights are read.
+        tokenizer = Tokenizer.from_metadata(gguf.metadata)
+        template = ChatTemplate.from_metadata(gguf.metadata)
+        return cls(gguf, Model.from_gguf(gguf), tokenizer, template)
+
+    def encode_chat(self, messages: list[dict], add_generation_prompt: bool = True) -> list[int]:
+        """Render `messages` with the chat template and tokenize; BOS added once, as the model asks."""
+        text = self.template.render(messages, add_generation_prompt=add_generation_prompt)
+        ids = self.tokenizer.encode(text, add_special=False, parse_special=True)
+        bos = self.tokenizer.bos_id
+        if self.tokenizer.add_bos and bos is not None and (not ids or ids[0] != bos):
+            ids.insert(0, bos)
+        return ids
