@@ -34,14 +34,14 @@ MAX_ARRAY_DEPTH = 8       # arrays of arrays nested deeper than this are refused
 FIRST_READ = 1 << 20      # bytes fetched before parsing; grown when the header is longer
 INT64_MAX = (1 << 63) - 1
 
-# GGUF value type id -> (name, little-endian numpy dtype); 8 = string, 9 = array
+# GGUF value type id -> (struct format, little-endian numpy dtype); 8 = string, 9 = array
 _NUMERIC = {
-    0: ("uint8", np.dtype("<u1")), 1: ("int8", np.dtype("<i1")),
-    2: ("uint16", np.dtype("<u2")), 3: ("int16", np.dtype("<i2")),
-    4: ("uint32", np.dtype("<u4")), 5: ("int32", np.dtype("<i4")),
-    6: ("float32", np.dtype("<f4")), 7: ("bool", np.dtype("<u1")),
-    10: ("uint64", np.dtype("<u8")), 11: ("int64", np.dtype("<i8")),
-    12: ("float64", np.dtype("<f8")),
+    0: ("<B", np.dtype("<u1")), 1: ("<b", np.dtype("<i1")),     # uint8, int8
+    2: ("<H", np.dtype("<u2")), 3: ("<h", np.dtype("<i2")),     # uint16, int16
+    4: ("<I", np.dtype("<u4")), 5: ("<i", np.dtype("<i4")),     # uint32, int32
+    6: ("<f", np.dtype("<f4")), 7: ("<B", np.dtype("<u1")),     # float32, bool
+    10: ("<Q", np.dtype("<u8")), 11: ("<q", np.dtype("<i8")),   # uint64, int64
+    12: ("<d", np.dtype("<f8")),                                # float64
 }
 STRING, ARRAY, BOOL, UINT32 = 8, 9, 7, 4
 _U32, _U64 = struct.Struct("<I"), struct.Struct("<Q")
@@ -81,10 +81,12 @@ class _Cursor:
         self.buf = b"".join((self.buf, self.source.read(len(self.buf), grown - len(self.buf))))
 
     def check_count(self, count: int, min_item: int, what: str) -> None:
-        """Refuse `count` items of at least `min_item` bytes each that cannot fit in the file."""
+        """Refuse a count (or length) just read that cannot fit in the rest of the file,
+        `min_item` bytes per item, before anything is allocated for it."""
         if count * min_item > self.size - self.pos:
             raise self.error(
-                f"count {count} cannot fit in the {self.size - self.pos} bytes left", what)
+                f"count {count} cannot fit in the {self.size - self.pos} bytes left", what,
+                self.pos - 8)
 
     def u32(self, what: str) -> int:
         self.need(4, what)
@@ -137,7 +139,7 @@ class _Cursor:
         return out
 
     def numbers(self, vtype: int, count: int, what: str) -> np.ndarray:
-        dtype = _NUMERIC[vtype][1]
+        dtype = _NUMERIC[vtype][1]  # little-endian
         self.check_count(count, dtype.itemsize, what)
         self.need(count * dtype.itemsize, what)
         array = np.frombuffer(self.buf, dtype, count, self.pos)  # (count,) view into the header
@@ -147,8 +149,11 @@ class _Cursor:
     def value(self, vtype: int, what: str) -> Any:
         """One metadata value: int/float/bool/str, np.ndarray, list[str] or list."""
         if vtype in _NUMERIC:
-            item = self.numbers(vtype, 1, what)[0]
-            return bool(item) if vtype == BOOL else item.item()
+            fmt = _NUMERIC[vtype][0]
+            self.need(struct.calcsize(fmt), what)
+            (item,) = struct.unpack_from(fmt, self.buf, self.pos)
+            self.pos += struct.calcsize(fmt)
+            return item != 0 if vtype == BOOL else item
         if vtype == STRING:
             return self.string(what)
         if vtype == ARRAY:
@@ -174,7 +179,7 @@ def _read_version(cur: _Cursor) -> int:
     cur.need(4, "magic")
     magic = bytes(cur.buf[0:4])
     if magic != GGUF_MAGIC:
-        raise cur.error(f"not a GGUF file: magic is {magic!r}, expected {GGUF_MAGIC!r}", "magic")
+        raise cur.error(f"not a GGUF file: magic is {magic!r}, expected {GGUF_MAGIC!r}", "file header")
     cur.pos = 4
     version = cur.u32("version")
     if version in (2, 3):
@@ -189,7 +194,7 @@ def _read_version(cur: _Cursor) -> int:
 
 
 def _read_metadata(cur: _Cursor, n_kv: int) -> dict[str, Any]:
-    cur.check_count(n_kv, 8 + 4 + 1, "metadata count")
+    cur.check_count(n_kv, 8 + 4 + 1, "metadata count")  # key, type, smallest value
     metadata: dict[str, Any] = {}
     for i in range(n_kv):
         start = cur.pos
@@ -208,7 +213,6 @@ def _read_metadata(cur: _Cursor, n_kv: int) -> dict[str, Any]:
 
 def _read_tensor_infos(cur: _Cursor, n_tensors: int) -> list[tuple[int, str, int, tuple, int, int]]:
     """(field offset, name, ggml type, shape, offset relative to data, nbytes) per tensor."""
-    cur.check_count(n_tensors, 8 + 4 + 4 + 8, "tensor count")
     infos, seen = [], set()
     for i in range(n_tensors):
         start = cur.pos
@@ -243,6 +247,7 @@ def _parse(source: ByteSource) -> dict[str, Any]:
     cur = _Cursor(source)
     version = _read_version(cur)
     n_tensors = cur.u64("tensor count")
+    cur.check_count(n_tensors, 8 + 4 + 4 + 8, "tensor count")  # name, n_dims, type, offset
     n_kv = cur.u64("metadata count")
     metadata = _read_metadata(cur, n_kv)
     alignment = metadata.get("general.alignment", DEFAULT_ALIGNMENT)
