@@ -1,0 +1,248 @@
+"""Chat templates: the real models' templates against the documented turn formats built here
+independently, transformers' environment settings, and templates that fail or run away."""
+
+from datetime import datetime
+import json
+from pathlib import Path
+import time
+
+import pytest
+
+from minfer_wasm.chat_template import MAX_STEPS, ChatTemplate
+from minfer_wasm.errors import TemplateError
+
+MODELS = Path.home() / ".cache" / "minfer-wasm" / "models"
+SMOLLM = MODELS / "SmolLM2-135M-Instruct.Q4_1.gguf"
+GEMMA = MODELS / "gemma-3-270m-q4_k_m.gguf"
+
+CONVERSATION = [
+    {"role": "system", "content": "You are terse."},
+    {"role": "user", "content": "  Hello there!\n"},
+    {"role": "assistant", "content": "Hi. What do you need?"},
+    {"role": "user", "content": "Name a prime: <b>é</b>"},
+]
+
+
+# ---- the documented formats, built without Jinja ----------------------------------------------
+
+def chatml(messages, add_generation_prompt):
+    """ChatML: <|im_start|>{role}\\n{content}<|im_end|>\\n per message."""
+    text = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
+    return text + ("<|im_start|>assistant\n" if add_generation_prompt else "")
+
+
+def gemma_turns(messages, add_generation_prompt, bos="<bos>"):
+    """Gemma: <start_of_turn>{user|model}\\n{content}<end_of_turn>\\n, the system text and a
+    blank line prefixed to the first turn, contents stripped, after the BOS text."""
+    prefix = ""
+    if messages and messages[0]["role"] == "system":
+        prefix, messages = messages[0]["content"] + "\n\n", messages[1:]
+    turns = []
+    for i, m in enumerate(messages):
+        role = "model" if m["role"] == "assistant" else m["role"]
+        turns.append(f"<start_of_turn>{role}\n{prefix if i == 0 else ''}{m['content'].strip()}"
+                     "<end_of_turn>\n")
+    return bos + "".join(turns) + ("<start_of_turn>model\n" if add_generation_prompt else "")
+
+
+def real_metadata(path):
+    if not path.exists():
+        pytest.skip(f"{path.name} not downloaded (minfer-wasm models pull)")
+    from minfer_wasm.gguf import GGUFFile
+    return GGUFFile.open(str(path)).metadata
+
+
+# ---- the real models --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def smollm():
+    return ChatTemplate.from_metadata(real_metadata(SMOLLM))
+
+
+@pytest.fixture(scope="module")
+def gemma():
+    return ChatTemplate.from_metadata(real_metadata(GEMMA))
+
+
+@pytest.mark.parametrize("add_generation_prompt", [True, False])
+def test_smollm_template_is_chatml(smollm, add_generation_prompt):
+    assert smollm.name == "tokenizer.chat_template"
+    assert smollm.render(CONVERSATION, add_generation_prompt) == chatml(CONVERSATION,
+                                                                        add_generation_prompt)
+
+
+def test_smollm_template_adds_its_own_system_turn(smollm):
+    text = smollm.render(CONVERSATION[1:])
+    rest = chatml(CONVERSATION[1:], True)
+    assert text.endswith(rest)
+    system = text[:-len(rest)]
+    assert system.startswith("<|im_start|>system\n") and system.endswith("<|im_end|>\n")
+
+
+@pytest.mark.parametrize("add_generation_prompt", [True, False])
+def test_gemma_file_uses_gemma_turns(gemma, add_generation_prompt):
+    # gemma-3-270m's GGUF carries no chat template: the built-in Gemma format applies
+    assert gemma.name == "built-in gemma"
+    assert gemma.render(CONVERSATION, add_generation_prompt) == gemma_turns(CONVERSATION,
+                                                                            add_generation_prompt)
+    assert gemma.render(CONVERSATION[1:], add_generation_prompt) == gemma_turns(
+        CONVERSATION[1:], add_generation_prompt)
+
+
+def test_long_conversations_fit_the_budget(smollm, gemma):
+    messages = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"message {i}"}
+                for i in range(3000)]
+    assert smollm.render(messages).endswith(chatml(messages, True))
+    assert gemma.render(messages) == gemma_turns(messages, True)
+
+
+# ---- fallbacks and special tokens -------------------------------------------------------------
+
+def metadata(arch, tokens=("<unk>", "<s>", "</s>"), template=None):
+    md = {"general.architecture": arch, "tokenizer.ggml.tokens": list(tokens),
+          "tokenizer.ggml.bos_token_id": 1, "tokenizer.ggml.eos_token_id": 2}
+    if template is not None:
+        md["tokenizer.chat_template"] = template
+    return md
+
+
+def test_fallback_chosen_by_architecture_or_tokens():
+    assert ChatTemplate.from_metadata(metadata("gemma2")).name == "built-in gemma"
+    assert ChatTemplate.from_metadata(
+        metadata("llama", tokens=("<pad>", "<s>", "</s>", "<start_of_turn>"))).name == "built-in gemma"
+    chat = ChatTemplate.from_metadata(metadata("llama"))
+    assert chat.name == "built-in chatml"
+    assert chat.render(CONVERSATION) == chatml(CONVERSATION, True)
+    assert ChatTemplate.from_metadata(metadata("qwen2", template="  ")).name == "built-in chatml"
+
+
+def test_gemma_fallback_uses_the_files_bos_text():
+    chat = ChatTemplate.from_metadata(metadata("gemma3"))
+    assert chat.render(CONVERSATION) == gemma_turns(CONVERSATION, True, bos="<s>")
+
+
+def test_special_token_texts_come_from_the_vocabulary():
+    md = metadata("llama", tokens=("<unk>", "<|begin|>", "<|end|>"),
+                  template="{{ bos_token }}|{{ eos_token }}")
+    assert ChatTemplate.from_metadata(md).render([]) == "<|begin|>|<|end|>"
+
+
+def test_non_string_template_field_is_refused():
+    with pytest.raises(TemplateError, match="tokenizer.chat_template"):
+        ChatTemplate.from_metadata(metadata("llama", template=["a"]))
+
+
+# ---- transformers' environment ----------------------------------------------------------------
+
+def test_trim_and_lstrip_blocks():
+    source = ("{% for m in messages %}\n"
+              "    {% if m.role == 'user' %}\n"
+              "{{ m.content }}\n"
+              "    {% endif %}\n"
+              "{% endfor %}\n")
+    users = [m["content"] for m in CONVERSATION if m["role"] == "user"]
+    # a line holding only a block tag disappears, newline and indentation included
+    assert ChatTemplate(source, "t").render(CONVERSATION) == "".join(u + "\n" for u in users)
+
+
+def test_tojson_does_not_escape_html_or_unicode():
+    out = ChatTemplate("{{ messages | tojson }}", "t").render(CONVERSATION)
+    assert out == json.dumps(CONVERSATION, ensure_ascii=False)
+    out = ChatTemplate("{{ messages[0] | tojson(indent=2) }}", "t").render(CONVERSATION)
+    assert out == json.dumps(CONVERSATION[0], ensure_ascii=False, indent=2)
+
+
+def test_strftime_now_and_generation_tag_and_loop_controls():
+    source = ("{{ strftime_now('%Y-%m-%d') }}|{% generation %}{{ messages[0].role }}{% endgeneration %}|"
+              "{% for m in messages %}{% if loop.index > 2 %}{% break %}{% endif %}{{ m.role }},"
+              "{% endfor %}")
+    before = datetime.now().strftime("%Y-%m-%d")
+    day, body, roles = ChatTemplate(source, "t").render(CONVERSATION).split("|")
+    assert day in {before, datetime.now().strftime("%Y-%m-%d")}
+    assert body == CONVERSATION[0]["role"]
+    assert roles == "".join(m["role"] + "," for m in CONVERSATION[:2])
+
+
+def test_add_generation_prompt_and_tools_variables():
+    source = "{{ add_generation_prompt }}|{{ tools is none }}|{{ documents is none }}"
+    assert ChatTemplate(source, "t").render([], add_generation_prompt=False) == "False|True|True"
+
+
+# ---- failures: each becomes TemplateError, and the template stays usable ----------------------
+
+def guarded(body):
+    """`body` runs only for conversations longer than one message; otherwise the template says ok."""
+    return "{% if messages | length > 1 %}" + body + "{% endif %}ok"
+
+
+ONE = [{"role": "user", "content": "hi"}]
+
+RUNAWAY = {   # name: (template body, what the error says)
+    "huge range": ("{% for i in range(10**9) %}x{% endfor %}", "Range too big"),
+    "nested loops": ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}"
+                     "{% endfor %}", "loop iterations"),
+    "recursive macro": ("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", "recursed"),
+    "branching macro": ("{% macro f(n) %}{% if n < 60 %}{{ f(n + 1) }}{{ f(n + 1) }}{% endif %}"
+                        "{% endmacro %}{{ f(0) }}", "loop iterations and calls|longer than"),
+    "string doubling ~": ("{% set ns = namespace(s='ab') %}{% for i in range(64) %}"
+                          "{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}", "`~`"),
+    "string doubling +": ("{% set ns = namespace(s='ab') %}{% for i in range(64) %}"
+                          "{% set ns.s = ns.s + ns.s %}{% endfor %}{{ ns.s }}", "`\\+`"),
+    "number squaring": ("{% set ns = namespace(x=3) %}{% for i in range(64) %}"
+                        "{% set ns.x = ns.x * ns.x %}{% endfor %}{{ ns.x }}", "`\\*`"),
+    "string repeat": ("{{ 'abc' * 10**10 }}", "`\\*`"),
+    "power": ("{{ 7 ** (10**9) }}", "`\\*\\*`"),
+    "long output": ("{% for i in range(99999) %}{{ messages | tojson }}{% endfor %}",
+                    "output longer"),
+}
+
+
+@pytest.mark.parametrize("name", RUNAWAY)
+def test_runaway_templates_stop_fast(name):
+    body, reason = RUNAWAY[name]
+    chat = ChatTemplate(guarded(body), "runaway")
+    big = [{"role": "user", "content": "x" * 400}] * 2
+    start = time.perf_counter()
+    with pytest.raises(TemplateError, match=reason):
+        chat.render(big)
+    assert time.perf_counter() - start < 5.0     # ~1 s budget; generous for a loaded machine
+    assert chat.render(ONE) == "ok"
+
+
+def test_budget_is_per_render():
+    steps = MAX_STEPS * 2 // 3
+    chat = ChatTemplate(f"{{% for i in range({steps}) %}}{{% endfor %}}done", "t")
+    assert chat.render(ONE) == "done"
+    assert chat.render(ONE) == "done"         # two renders together exceed MAX_STEPS
+
+
+@pytest.mark.parametrize("body,reason", [
+    ("{{ raise_exception('roles must alternate') }}", "raised an error: roles must alternate"),
+    ("{{ messages.__class__ }}", "forbidden"),
+    ("{{ ''.__class__.__mro__ }}", "forbidden"),
+    ("{{ messages | attr('__class__') }}", "forbidden"),
+    ("{{ cycler.__init__.__globals__ }}", "forbidden"),
+    ("{{ messages.append(1) }}", "forbidden"),
+    ("{{ messages[0].update(role='x') }}", "forbidden"),
+    ("{{ nothing.here }}", "undefined"),
+    ("{{ lipsum(10**6) }}", "undefined"),
+    ("{{ 'a' + 1 }}", "TypeError"),
+])
+def test_template_errors_name_the_problem(body, reason):
+    chat = ChatTemplate(guarded(body), "my-template")
+    with pytest.raises(TemplateError, match=reason) as info:
+        chat.render(CONVERSATION)
+    assert "my-template" in str(info.value)
+    assert chat.render(ONE) == "ok"
+
+
+def test_syntax_error_is_reported_at_render_time():
+    chat = ChatTemplate.from_metadata(metadata("llama", template="{% for m in messages %}\n{% if %}"))
+    with pytest.raises(TemplateError, match="syntax error at line 2"):
+        chat.render(ONE)
+
+
+def test_messages_must_be_dicts():
+    chat = ChatTemplate.from_metadata(metadata("llama"))
+    with pytest.raises(TemplateError, match="message 1"):
+        chat.render([{"role": "user", "content": "a"}, "b"])
