@@ -1,0 +1,145 @@
+"""Model hyper-parameters, read once from GGUF metadata by their GGUF keys.
+
+Key names and defaults follow llama.cpp: gguf-py `Keys` (constants.py) for the
+names, src/llama-model.cpp `load_hparams` for what each architecture assumes
+when a key is absent (e.g. gemma3: sliding-window pattern 6 with a local rope
+base of 10000, attention scale head_dim**-0.5).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import GGUFError, UnsupportedError
+
+SUPPORTED_ARCHS = ("gemma3", "llama")
+
+# gemma3 layers use sliding-window attention except every 6th one
+# (llama-model.cpp: hparams.set_swa_pattern(6) -> layer il is local iff il % 6 < 5).
+GEMMA3_SWA_PERIOD = 6
+GEMMA3_ROPE_BASE_SWA = 10000.0  # llama-model.cpp: rope_freq_base_train_swa = 10000.0f
+
+
+def _get(md: dict, key: str, kind: type, default: Any = None, required: bool = False) -> Any:
+    """metadata[key] checked to be an int / float / str; `default` when absent."""
+    if key not in md:
+        if required:
+            raise GGUFError(f"GGUF metadata is missing the required key '{key}'")
+        return default
+    value = md[key]
+    ok = isinstance(value, str) if kind is str else (
+        isinstance(value, (int, float)) and not isinstance(value, bool)
+        and (kind is float or float(value).is_integer()))
+    if not ok:
+        raise GGUFError(f"GGUF metadata key '{key}' should be a {kind.__name__}, got {value!r}")
+    return kind(value)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    arch: str                  # general.architecture: "llama" | "gemma3"
+    n_vocab: int               # {arch}.vocab_size, else len(tokenizer.ggml.tokens)
+    n_embd: int                # {arch}.embedding_length
+    n_layer: int               # {arch}.block_count
+    n_head: int                # {arch}.attention.head_count
+    n_head_kv: int             # {arch}.attention.head_count_kv (default n_head)
+    head_dim: int              # {arch}.attention.key_length (default n_embd // n_head)
+    n_ff: int                  # {arch}.feed_forward_length
+    n_ctx_train: int           # {arch}.context_length
+    norm_eps: float            # {arch}.attention.layer_norm_rms_epsilon
+    rope_base: float           # {arch}.rope.freq_base: global (full-attention) layers
+    rope_scale: float = 1.0    # 1 / {arch}.rope.scaling.factor (linear), global layers only
+    rope_base_swa: float = 10000.0  # {arch}.rope.freq_base_swa: sliding-window layers
+    rope_neox: bool = False    # rotate (i, i + d/2) pairs (NeoX) instead of (2i, 2i+1)
+    sliding_window: int = 0    # {arch}.attention.sliding_window; 0 = none
+    swa_layers: tuple[bool, ...] = ()  # per layer: True when it uses the sliding window
+    attn_scale: float = 1.0    # query scale before q.k (head_dim**-0.5 unless attention.scale)
+    embd_scale: float = 1.0    # token embeddings are multiplied by this (gemma: sqrt(n_embd))
+    final_logit_softcap: float = 0.0  # {arch}.final_logit_softcapping; 0 = none
+    ffn_act: str = "silu"      # gate activation: "silu" (llama) | "gelu_tanh" (gemma3)
+    qk_norm: bool = False      # rmsnorm of each q/k head before rope (attn_q_norm, attn_k_norm)
+    post_norms: bool = False   # rmsnorm of attention / ffn outputs before the residual add
+
+    @classmethod
+    def from_metadata(cls, metadata: dict) -> "ModelConfig":
+        """Every hyper-parameter by its GGUF key; UnsupportedError for what this engine cannot run."""
+        md = metadata
+        arch = _get(md, "general.architecture", str, required=True)
+        if arch not in SUPPORTED_ARCHS:
+            raise UnsupportedError(
+                f"unsupported model architecture '{arch}' (supported: {', '.join(SUPPORTED_ARCHS)})")
+        a = arch + "."
+
+        def need(key: str, kind: type) -> Any:
+            return _get(md, a + key, kind, required=True)
+
+        def opt(key: str, kind: type, default: Any) -> Any:
+            return _get(md, a + key, kind, default)
+
+        for key in ("attention.head_count", "attention.head_count_kv"):
+            if not isinstance(md.get(a + key, 0), (int, float)):
+                raise UnsupportedError(f"per-layer '{a + key}' (an array) is not supported")
+        n_embd, n_head, n_layer = need("embedding_length", int), need("attention.head_count", int), \
+            need("block_count", int)
+        head_dim = opt("attention.key_length", int, n_embd // n_head)
+        n_head_kv = opt("attention.head_count_kv", int, n_head)
+        if opt("attention.value_length", int, head_dim) != head_dim:
+            raise UnsupportedError(f"'{a}attention.value_length' differs from the key length {head_dim}")
+        if opt("rope.dimension_count", int, head_dim) != head_dim:
+            raise UnsupportedError(f"partial rotary embeddings ('{a}rope.dimension_count' = "
+                                   f"{md[a + 'rope.dimension_count']}, head size {head_dim}) are not supported")
+        if n_head % n_head_kv:
+            raise GGUFError(f"'{a}attention.head_count' {n_head} is not a multiple of head_count_kv {n_head_kv}")
+
+        # rope scaling (llama-model.cpp: freq_scale = 1 / rope.scaling.factor, legacy rope.scale_linear);
+        # llama3-style scaling comes as the rope_freqs.weight tensor, read by the model.
+        scaling = opt("rope.scaling.type", str, None)
+        if scaling not in (None, "none", "linear"):
+            raise UnsupportedError(f"rope scaling '{scaling}' ('{a}rope.scaling.type') is not supported "
+                                   "(supported: none, linear)")
+        factor = opt("rope.scaling.factor", float, 0.0) or opt("rope.scale_linear", float, 0.0)
+        rope_scale = 1.0 / factor if factor and scaling != "none" else 1.0
+
+        n_vocab = opt("vocab_size", int, None)
+        if n_vocab is None:
+            tokens = md.get("tokenizer.ggml.tokens")
+            if tokens is None:
+                raise GGUFError(f"GGUF metadata has neither '{a}vocab_size' nor 'tokenizer.ggml.tokens'")
+            n_vocab = len(tokens)
+
+        common = dict(
+            arch=arch, n_vocab=n_vocab, n_embd=n_embd, n_layer=n_layer, n_head=n_head,
+            n_head_kv=n_head_kv, head_dim=head_dim, n_ff=need("feed_forward_length", int),
+            n_ctx_train=need("context_length", int),
+            norm_eps=need("attention.layer_norm_rms_epsilon", float),
+            rope_base=opt("rope.freq_base", float, 10000.0), rope_scale=rope_scale,
+            attn_scale=opt("attention.scale", float, 0.0) or head_dim ** -0.5,
+            final_logit_softcap=opt("final_logit_softcapping", float, 0.0),
+        )
+        if arch == "llama":
+            return cls(**common, swa_layers=(False,) * n_layer)
+        # gemma3 (src/models/gemma3.cpp): NeoX rope, QK norm, post norms, GELU-tanh,
+        # embeddings * sqrt(n_embd); no sliding_window key means every layer is global.
+        window = opt("attention.sliding_window", int, 0)
+        return cls(**common, rope_base_swa=opt("rope.freq_base_swa", float, GEMMA3_ROPE_BASE_SWA),
+                   rope_neox=True, sliding_window=window,
+                   swa_layers=_swa_layers(md, a, n_layer, window),
+                   embd_scale=math.sqrt(n_embd), ffn_act="gelu_tanh", qk_norm=True, post_norms=True)
+
+
+def _swa_layers(md: dict, a: str, n_layer: int, window: int) -> tuple[bool, ...]:
+    """Which layers use the sliding window: `attention.sliding_window_pattern` (a period, or one
+    bool per layer) when present, else gemma3's period of 6 (the last of every 6 is global)."""
+    if not window:
+        return (False,) * n_layer
+    key = a + "attention.sliding_window_pattern"
+    pattern = md.get(key, GEMMA3_SWA_PERIOD)
+    if isinstance(pattern, (int, float)) and not isinstance(pattern, bool):
+        period = int(pattern)
+        return tuple(period == 0 or il % period < period - 1 for il in range(n_layer))
+    flags = [bool(f) for f in pattern]
+    if len(flags) != n_layer:
+        raise GGUFError(f"GGUF metadata key '{key}' has {len(flags)} entries for {n_layer} layers")
+    return tuple(flags)

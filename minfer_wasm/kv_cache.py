@@ -1,0 +1,153 @@
+"""KV cache: per-layer preallocated float32 keys and values.
+
+Global (full-attention) layers keep every position p at slot p of a
+(n_kv_heads, n_ctx, head_dim) array, so the keys of positions 0..T-1 are one
+contiguous slice per head. Sliding-window layers keep a ring of
+`window + MAX_STEP` slots (slot = p % capacity) and remember which position each
+slot holds: the `MAX_STEP` extra slots let one forward step write all its keys
+before attending (the oldest query of the step still finds its whole window), and
+let `truncate` go back up to MAX_STEP + 1 positions without recomputing.
+
+A forward step is `begin(n)` (positions, masks, once for all layers) ->
+`store(il, k, v, step)` per layer -> `commit(step)`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import ContextOverflowError
+from .layers import Rope
+
+MAX_STEP = 128  # most positions one forward step evaluates (the model splits longer batches)
+
+
+@dataclass
+class Step:
+    """What one forward step needs to know about the cache, computed once for all layers."""
+    pos: np.ndarray                  # (n,) positions of the new tokens
+    global_mask: np.ndarray | None   # (n, n_past + n) additive causal mask; None for one token
+    ring_slots: np.ndarray           # (n,) ring slots the new keys go to
+    ring_len: int                    # ring slots in use after the step (a prefix of the ring)
+    ring_mask: np.ndarray | None     # (n, ring_len) additive: causal, inside the window, filled
+
+
+def _additive(valid: np.ndarray) -> np.ndarray:
+    return np.where(valid, np.float32(0.0), np.float32(-np.inf))
+
+
+class KVCache:
+    """Keys and values of positions 0 .. n_past-1 for every layer (see module docstring)."""
+
+    def __init__(self, n_ctx: int, n_head_kv: int, head_dim: int, ropes: list[Rope],
+                 swa_layers: tuple[bool, ...], window: int):
+        if n_ctx < 1:
+            raise ValueError(f"n_ctx must be at least 1, got {n_ctx}")
+        self.n_ctx = n_ctx
+        self.n_past = 0
+        self.window = window
+        self.ropes = ropes                        # per layer: how its keys were rotated
+        self.swa_layers = swa_layers
+        self.ring_cap = min(n_ctx, window + MAX_STEP) if any(swa_layers) else 0
+        self.ring_pos = np.full(self.ring_cap, -1, dtype=np.int64)  # (ring_cap,) position per slot
+        self.k: list[np.ndarray] = []             # per layer (n_kv, n_ctx or ring_cap, head_dim) f32
+        self.v: list[np.ndarray] = []
+        for swa in swa_layers:
+            cap = self.ring_cap if swa else n_ctx
+            self.k.append(np.zeros((n_head_kv, cap, head_dim), dtype=np.float32))
+            self.v.append(np.zeros((n_head_kv, cap, head_dim), dtype=np.float32))
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in self.k) + sum(a.nbytes for a in self.v)
+
+    def check_room(self, n: int) -> None:
+        """ContextOverflowError unless n more positions fit."""
+        if self.n_past + n > self.n_ctx:
+            raise ContextOverflowError(
+                f"{n} more tokens do not fit in the KV cache: {self.n_past} of {self.n_ctx} positions "
+                "are used (use a larger context or a context shift)")
+
+    # ---- one forward step -------------------------------------------------------------------
+
+    def begin(self, n: int) -> Step:
+        """Positions and masks for n (<= MAX_STEP) new tokens at n_past .. n_past+n-1."""
+        self.check_room(n)
+        pos = np.arange(self.n_past, self.n_past + n)                              # (n,)
+        global_mask = None
+        if n > 1:
+            global_mask = _additive(np.arange(self.n_past + n)[None, :] <= pos[:, None])  # (n, T)
+        slots = pos % self.ring_cap if self.ring_cap else pos
+        ring_len, ring_mask = 0, None
+        if self.ring_cap:
+            held = self.ring_pos.copy()
+            held[slots] = pos                     # what the ring holds once this step is written
+            ring_len = min(self.ring_cap, self.n_past + n)
+            held = held[None, :ring_len]                                            # (1, ring_len)
+            ring_mask = _additive((held >= 0) & (held <= pos[:, None])
+                                  & (held > pos[:, None] - self.window))           # (n, ring_len)
+            self.ring_pos[slots] = -1             # being overwritten: invalid until commit()
+        return Step(pos, global_mask, slots, ring_len, ring_mask)
+
+    def store(self, il: int, k: np.ndarray, v: np.ndarray, step: Step):
+        """Write layer il's new k, v: (n, n_kv, d); return its keys, values (n_kv, T, d) and mask."""
+        kc, vc = self.k[il], self.v[il]
+        n = len(step.pos)
+        if not self.swa_layers[il]:
+            p0 = self.n_past
+            kc[:, p0:p0 + n] = k.transpose(1, 0, 2)
+            vc[:, p0:p0 + n] = v.transpose(1, 0, 2)
+            return kc[:, :p0 + n], vc[:, :p0 + n], step.global_mask
+        s0 = int(step.ring_slots[0])
+        dst = slice(s0, s0 + n) if s0 + n <= self.ring_cap else step.ring_slots  # wraps: fancy index
+        kc[:, dst] = k.transpose(1, 0, 2)
+        vc[:, dst] = v.transpose(1, 0, 2)
+        return kc[:, :step.ring_len], vc[:, :step.ring_len], step.ring_mask
+
+    def commit(self, step: Step) -> None:
+        """Every layer stored its keys: the new positions become part of the cache."""
+        if self.ring_cap:
+            self.ring_pos[step.ring_slots] = step.pos
+        self.n_past += len(step.pos)
+
+    # ---- editing ----------------------------------------------------------------------------
+
+    def truncate(self, n: int) -> int:
+        """Keep positions 0..n-1; returns how many are kept. A ring that no longer holds the
+        window that position n would attend to (truncated more than MAX_STEP + 1 back after
+        wrapping) keeps nothing: the caller recomputes from 0."""
+        n = max(0, min(n, self.n_past))
+        if self.ring_cap and n:
+            needed = np.arange(max(0, n - self.window + 1), n)
+            if not np.isin(needed, self.ring_pos).all():
+                n = 0
+        if self.ring_cap:
+            self.ring_pos[self.ring_pos >= n] = -1
+        self.n_past = n
+        return n
+
+    def shift(self, n_keep: int, n_discard: int) -> None:
+        """Drop positions [n_keep, n_keep + n_discard); later positions move down by n_discard and
+        their keys are rotated by -n_discard (llama.cpp llama_kv_cache::build_graph_shift)."""
+        if n_keep < 0 or n_discard < 1 or n_keep + n_discard > self.n_past:
+            raise ValueError(f"cannot shift n_keep={n_keep}, n_discard={n_discard} "
+                             f"with {self.n_past} cached positions")
+        src, dst = slice(n_keep + n_discard, self.n_past), slice(n_keep, self.n_past - n_discard)
+        held = self.ring_pos
+        moved = np.flatnonzero(held >= n_keep + n_discard)       # ring slots whose position moves
+        new_pos = held[moved] - n_discard
+        new_slots = new_pos % self.ring_cap if self.ring_cap else new_pos
+        for il, (kc, vc, rope) in enumerate(zip(self.k, self.v, self.ropes)):
+            cos, sin = rope.tables(np.array([-n_discard]))          # (1, 1, d/2)
+            if self.swa_layers[il]:
+                kk, vv = rope.apply(kc[:, moved], cos, sin), vc[:, moved]   # (n_kv, m, d) copies
+                kc[:, new_slots], vc[:, new_slots] = kk, vv
+            else:
+                kc[:, dst] = rope.apply(kc[:, src], cos, sin)
+                vc[:, dst] = vc[:, src]
+        if self.ring_cap:
+            held[held >= n_keep] = -1
+            held[new_slots] = new_pos
+        self.n_past -= n_discard

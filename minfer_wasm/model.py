@@ -1,0 +1,193 @@
+"""The transformer forward pass for the `llama` and `gemma3` GGUF architectures.
+
+Follows llama.cpp's graphs: src/models/llama.cpp and src/models/gemma3.cpp
+(pre-norm blocks; gemma3 adds per-head q/k rmsnorm, post-attention and
+post-ffw norms, GELU-tanh gating, embeddings scaled by sqrt(n_embd), and
+alternates sliding-window layers with their own rope base and global ones).
+Weights keep their GGUF tensor names: `blk.3.attn_q.weight` is `blocks[3].attn_q`.
+A prompt goes through each weight as one batch (QuantTensor.matmul); a single
+decoded token uses matvec.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .config import ModelConfig
+from .errors import GGUFError
+from .kv_cache import MAX_STEP, KVCache
+from .layers import Rope, attention, gelu_tanh, rmsnorm, silu
+from .quants import QuantTensor, dequantize
+
+DEFAULT_N_CTX = 4096
+
+
+class Block:
+    """One transformer layer; attribute names are the GGUF tensor names under `blk.N.`."""
+    attn_norm: np.ndarray            # (n_embd,)
+    attn_q: QuantTensor              # (n_head * head_dim, n_embd)
+    attn_k: QuantTensor              # (n_head_kv * head_dim, n_embd)
+    attn_v: QuantTensor              # (n_head_kv * head_dim, n_embd)
+    attn_output: QuantTensor         # (n_embd, n_head * head_dim)
+    ffn_norm: np.ndarray             # (n_embd,)
+    ffn_gate: QuantTensor            # (n_ff, n_embd)
+    ffn_up: QuantTensor              # (n_ff, n_embd)
+    ffn_down: QuantTensor            # (n_embd, n_ff)
+    attn_q_norm: np.ndarray          # (head_dim,)   qk_norm only
+    attn_k_norm: np.ndarray          # (head_dim,)   qk_norm only
+    post_attention_norm: np.ndarray  # (n_embd,)     post_norms only
+    post_ffw_norm: np.ndarray        # (n_embd,)     post_norms only
+
+
+def _mm(w: QuantTensor, x: np.ndarray) -> np.ndarray:
+    """x: (n, cols) -> (n, rows): matvec for one token, one batched matmul otherwise."""
+    return w.matvec(x[0])[None] if x.shape[0] == 1 else w.matmul(x)
+
+
+class _Loader:
+    """Reads named tensors from a GGUFFile, checking each shape against the config."""
+
+    def __init__(self, gguf):
+        self.gguf = gguf
+
+    def info(self, name: str, shape: tuple[int, ...]):
+        info = self.gguf.tensors.get(name)
+        if info is None:
+            raise GGUFError(f"{self.gguf.source.name}: tensor '{name}' is missing")
+        if tuple(info.shape) != shape:
+            raise GGUFError(f"{self.gguf.source.name}: tensor '{name}' has shape {tuple(info.shape)}, "
+                            f"expected {shape}")
+        return info
+
+    def matrix(self, name: str, shape: tuple[int, int]) -> QuantTensor:
+        return QuantTensor.from_bytes(self.info(name, shape), self.gguf.tensor_bytes(name))
+
+    def vector(self, name: str, size: int) -> np.ndarray:
+        info = self.info(name, (size,))
+        return dequantize(self.gguf.tensor_bytes(name), info.ggml_type, info.shape).reshape(size)
+
+
+class Model:
+    """Weights of one model plus its forward pass; see the module docstring."""
+
+    def __init__(self, config: ModelConfig, token_embd: QuantTensor, output: QuantTensor,
+                 output_norm: np.ndarray, blocks: list[Block], rope_factors: np.ndarray | None = None):
+        c = config
+        self.config = config
+        self.token_embd = token_embd      # (n_vocab, n_embd)
+        self.output = output              # (n_vocab, n_embd); token_embd itself when tied
+        self.output_norm = output_norm    # (n_embd,)
+        self.blocks = blocks
+        # one Rope per kind of layer: global layers get the linear scale and llama3 factors
+        rope_global = Rope(c.head_dim, c.rope_base, c.rope_scale, rope_factors, c.rope_neox)
+        rope_local = Rope(c.head_dim, c.rope_base_swa, 1.0, None, c.rope_neox)
+        self.layer_ropes = [rope_local if swa else rope_global for swa in c.swa_layers]
+        self.act = gelu_tanh if c.ffn_act == "gelu_tanh" else silu
+        self.positions_evaluated = 0
+
+    @classmethod
+    def from_gguf(cls, gguf) -> "Model":
+        c = ModelConfig.from_metadata(gguf.metadata)
+        ld = _Loader(gguf)
+        d, q_dim, kv_dim = c.n_embd, c.n_head * c.head_dim, c.n_head_kv * c.head_dim
+        blocks = []
+        for il in range(c.n_layer):
+            b, p = Block(), f"blk.{il}."
+            b.attn_norm = ld.vector(p + "attn_norm.weight", d)
+            b.attn_q = ld.matrix(p + "attn_q.weight", (q_dim, d))
+            b.attn_k = ld.matrix(p + "attn_k.weight", (kv_dim, d))
+            b.attn_v = ld.matrix(p + "attn_v.weight", (kv_dim, d))
+            b.attn_output = ld.matrix(p + "attn_output.weight", (d, q_dim))
+            b.ffn_norm = ld.vector(p + "ffn_norm.weight", d)
+            b.ffn_gate = ld.matrix(p + "ffn_gate.weight", (c.n_ff, d))
+            b.ffn_up = ld.matrix(p + "ffn_up.weight", (c.n_ff, d))
+            b.ffn_down = ld.matrix(p + "ffn_down.weight", (d, c.n_ff))
+            if c.qk_norm:
+                b.attn_q_norm = ld.vector(p + "attn_q_norm.weight", c.head_dim)
+                b.attn_k_norm = ld.vector(p + "attn_k_norm.weight", c.head_dim)
+            if c.post_norms:
+                b.post_attention_norm = ld.vector(p + "post_attention_norm.weight", d)
+                b.post_ffw_norm = ld.vector(p + "post_ffw_norm.weight", d)
+            blocks.append(b)
+        token_embd = ld.matrix("token_embd.weight", (c.n_vocab, d))
+        # no output.weight: the classifier is tied to the embeddings (llama-model.cpp TENSOR_DUPLICATED)
+        output = ld.matrix("output.weight", (c.n_vocab, d)) if "output.weight" in gguf.tensors else token_embd
+        factors = (ld.vector("rope_freqs.weight", c.head_dim // 2)
+                   if "rope_freqs.weight" in gguf.tensors else None)
+        return cls(c, token_embd, output, ld.vector("output_norm.weight", d), blocks, factors)
+
+    def new_cache(self, n_ctx: int | None = None) -> KVCache:
+        """An empty cache for n_ctx positions (default min(n_ctx_train, 4096))."""
+        c = self.config
+        n_ctx = n_ctx or min(c.n_ctx_train, DEFAULT_N_CTX)
+        return KVCache(n_ctx, c.n_head_kv, c.head_dim, self.layer_ropes, c.swa_layers, c.sliding_window)
+
+    def forward(self, tokens, cache: KVCache, all_logits: bool = False) -> np.ndarray:
+        """tokens: (n,) ids at positions cache.n_past.. -> logits (vocab,) of the last token,
+        or (n, vocab) when all_logits. Long batches run in steps of MAX_STEP positions."""
+        tokens = np.asarray(tokens, dtype=np.int64).reshape(-1)  # (n,)
+        n = len(tokens)
+        if n == 0:
+            raise ValueError("forward() needs at least one token")
+        bad = tokens[(tokens < 0) | (tokens >= self.config.n_vocab)]
+        if bad.size:
+            raise ValueError(f"token id {int(bad[0])} is outside the vocabulary of {self.config.n_vocab}")
+        cache.check_room(n)
+        logits = []
+        for i in range(0, n, MAX_STEP):
+            x = self._step(tokens[i:i + MAX_STEP], cache)          # (m, n_embd)
+            if all_logits:
+                logits.append(self._logits(x))
+        return np.concatenate(logits) if all_logits else self._logits(x[-1:])[0]
+
+    def _step(self, tokens: np.ndarray, cache: KVCache) -> np.ndarray:
+        """Run n <= MAX_STEP tokens through every layer; returns the last hidden states (n, n_embd)."""
+        c = self.config
+        n, eps = len(tokens), c.norm_eps
+        step = cache.begin(n)
+        tables = {id(r): r.tables(step.pos) for r in self.layer_ropes}  # cos, sin: (n, 1, d/2)
+        x = self.token_embd.take_rows(tokens)                           # (n, n_embd)
+        if c.embd_scale != 1.0:
+            x *= np.float32(c.embd_scale)
+        for il, b in enumerate(self.blocks):
+            rope = self.layer_ropes[il]
+            cos, sin = tables[id(rope)]
+            # 1. attention norm
+            h = rmsnorm(x, b.attn_norm, eps)                            # (n, n_embd)
+            # 2. q, k, v projections
+            q = _mm(b.attn_q, h).reshape(n, c.n_head, c.head_dim)       # (n, n_head, d)
+            k = _mm(b.attn_k, h).reshape(n, c.n_head_kv, c.head_dim)    # (n, n_kv, d)
+            v = _mm(b.attn_v, h).reshape(n, c.n_head_kv, c.head_dim)    # (n, n_kv, d)
+            # 3. per-head q/k norm (gemma3), then rope; the attention scale goes on q
+            if c.qk_norm:
+                q = rmsnorm(q, b.attn_q_norm, eps)
+                k = rmsnorm(k, b.attn_k_norm, eps)
+            q = rope.apply(q, cos, sin)
+            q *= np.float32(c.attn_scale)
+            k = rope.apply(k, cos, sin)
+            # 4. attention over the cache (this step's keys are written first)
+            keys, values, mask = cache.store(il, k, v, step)            # (n_kv, T, d), (n, T)
+            a = attention(q, keys, values, mask)                        # (n, n_head * d)
+            # 5. output projection (+ post-attention norm), residual
+            o = _mm(b.attn_output, a)                                   # (n, n_embd)
+            if c.post_norms:
+                o = rmsnorm(o, b.post_attention_norm, eps)
+            x = x + o
+            # 6. gated feed-forward: down(act(gate(h)) * up(h)) (+ post-ffw norm), residual
+            h = rmsnorm(x, b.ffn_norm, eps)
+            f = self.act(_mm(b.ffn_gate, h)) * _mm(b.ffn_up, h)        # (n, n_ff)
+            f = _mm(b.ffn_down, f)                                      # (n, n_embd)
+            if c.post_norms:
+                f = rmsnorm(f, b.post_ffw_norm, eps)
+            x = x + f
+        cache.commit(step)
+        self.positions_evaluated += n
+        return x
+
+    def _logits(self, x: np.ndarray) -> np.ndarray:
+        """x: (n, n_embd) hidden states -> (n, vocab) logits (final norm, classifier, softcap)."""
+        logits = _mm(self.output, rmsnorm(x, self.output_norm, self.config.norm_eps))  # (n, vocab)
+        cap = self.config.final_logit_softcap
+        if cap:
+            logits = np.tanh(logits / np.float32(cap)) * np.float32(cap)
+        return logits
