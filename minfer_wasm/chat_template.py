@@ -11,7 +11,7 @@ token's text, so a caller that also adds BOS must not add it twice.
 
 jinja2's sandbox blocks unsafe attributes but not unbounded work, so every render has a budget:
 each `{% for %}` iteration and each call (macros included) is one step. TemplateError on more
-than MAX_STEPS steps or MAX_SECONDS, on output or a `+` / `~` / `*` result longer than
+than MAX_STEPS steps or MAX_SECONDS, on calls nested deeper than MAX_DEPTH, on output or a `+` / `~` / `*` result longer than
 MAX_CHARS, or on a `*` / `**` number over MAX_INT_BITS. range() is capped at 100000 items by
 the sandbox. Reading a forbidden attribute fails at once (jinja2 would defer it).
 
@@ -32,6 +32,7 @@ from jinja2.visitor import NodeTransformer
 from .errors import TemplateError
 
 MAX_STEPS = 100_000
+MAX_DEPTH = 64          # nested calls: well inside Python's recursion limit on every host
 MAX_SECONDS = 1.0
 MAX_CHARS = 16 << 20
 MAX_INT_BITS = 1 << 16
@@ -79,6 +80,7 @@ class _GenerationTag(Extension):
 class _Budget:
     def __init__(self):
         self.steps = 0
+        self.depth = 0
         self.deadline = time.perf_counter() + MAX_SECONDS
 
 
@@ -113,7 +115,14 @@ class _BoundedSandbox(ImmutableSandboxedEnvironment):
 
     def call(self, context, obj, /, *args, **kwargs):
         self.tick()
-        return super().call(context, obj, *args, **kwargs)
+        budget = self.budget
+        budget.depth += 1
+        if budget.depth > MAX_DEPTH:
+            raise _OverBudget(f"calls nested deeper than {MAX_DEPTH} (endless recursion?)")
+        try:
+            return super().call(context, obj, *args, **kwargs)
+        finally:
+            budget.depth -= 1
 
     def call_binop(self, context, operator, left, right):
         if operator in ("*", "**"):

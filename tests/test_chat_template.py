@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from minfer_wasm.chat_template import MAX_STEPS, ChatTemplate
+from minfer_wasm.chat_template import MAX_DEPTH, MAX_STEPS, ChatTemplate
 from minfer_wasm.errors import TemplateError
 
 MODELS = Path.home() / ".cache" / "minfer-wasm" / "models"
@@ -181,7 +181,8 @@ RUNAWAY = {   # name: (template body, what the error says)
     "huge range": ("{% for i in range(10**9) %}x{% endfor %}", "Range too big"),
     "nested loops": ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}"
                      "{% endfor %}", "loop iterations"),
-    "recursive macro": ("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", "recursed"),
+    "recursive macro": ("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}",
+                        "nested deeper"),
     "branching macro": ("{% macro f(n) %}{% if n < 60 %}{{ f(n + 1) }}{{ f(n + 1) }}{% endif %}"
                         "{% endmacro %}{{ f(0) }}", "loop iterations and calls|longer than"),
     "string doubling ~": ("{% set ns = namespace(s='ab') %}{% for i in range(64) %}"
@@ -207,6 +208,18 @@ def test_runaway_templates_stop_fast(name):
         chat.render(big)
     assert time.perf_counter() - start < 5.0     # ~1 s budget; generous for a loaded machine
     assert chat.render(ONE) == "ok"
+
+
+def nested_macro(depth):
+    """A macro that calls itself until `depth` calls are open at once; prints one dot per call."""
+    return ("{% macro f(n) %}{% if n > 1 %}{{ f(n - 1) }}{% endif %}.{% endmacro %}"
+            f"{{{{ f({depth}) }}}}")
+
+
+def test_nesting_up_to_max_depth_renders():
+    assert ChatTemplate(nested_macro(MAX_DEPTH), "t").render(ONE) == "." * MAX_DEPTH
+    with pytest.raises(TemplateError, match="nested deeper"):
+        ChatTemplate(nested_macro(MAX_DEPTH + 1), "t").render(ONE)
 
 
 def test_budget_is_per_render():
