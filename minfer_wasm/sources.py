@@ -5,6 +5,7 @@ Every source has `name` (path or URL, for messages), `size` and
 SourceError. The GGUF reader only ever talks to this interface.
 """
 
+import http.client
 import mmap
 import os
 import re
@@ -100,8 +101,8 @@ class HttpRangeSource:
             raise SourceError(f"{self.name}: HTTP {e.code} {e.reason}") from None
         except urllib.error.URLError as e:
             raise SourceError(f"{self.name}: cannot connect ({e.reason})") from None
-        except (OSError, ValueError) as e:
-            raise SourceError(f"{self.name}: request failed ({e})") from None
+        except (OSError, ValueError, http.client.HTTPException) as e:
+            raise SourceError(f"{self.name}: request failed ({e!r})") from None
 
     def _no_range(self) -> SourceError:
         return SourceError(
@@ -139,8 +140,8 @@ class HttpRangeSource:
                         f"(HTTP {status}, Content-Range "
                         f"{response.headers.get('Content-Range')!r}); did the file change?")
                 data = response.read(length)
-        except OSError as e:  # connection dropped mid-body
-            raise SourceError(f"{self.name}: read failed at offset {offset} ({e})") from None
+        except (OSError, http.client.HTTPException) as e:  # connection dropped mid-body
+            raise SourceError(f"{self.name}: read failed at offset {offset} ({e!r})") from None
         if len(data) != length:
             raise SourceError(
                 f"{self.name}: short read at offset {offset}: got {len(data)} of {length} bytes")
@@ -160,7 +161,7 @@ class HttpRangeSource:
 
     def read(self, offset: int, length: int) -> bytes:
         _check_range(self.name, self.size, offset, length)
-        if length >= self.chunk_size:
+        if length == 0 or length >= self.chunk_size:
             return self._fetch(offset, length)
         first, last = offset // self.chunk_size, (offset + length - 1) // self.chunk_size
         start = offset - first * self.chunk_size
