@@ -1,0 +1,150 @@
+"""The Pyodide-side API that web/worker.js calls: model bytes in, a chat session out.
+
+The worker owns the network and the UI protocol; this module owns everything Python:
+
+  session = Session()
+  buf = session.allocate(size)            one bytearray in the wasm heap (the previous model is
+                                          dropped first); JS writes the model's bytes straight into
+                                          it (PyProxy.getBuffer), chunk by chunk
+  inspect(buf, have, name)                parse the GGUF header from the first `have` bytes, and
+                                          check the architecture before the tensors are fetched
+  session.load(buf, name, system_prompt, n_ctx, on_progress)
+  turn = session.start(text, params, max_tokens, seed)
+  turn.step() -> next text piece | None   one step per call, so the worker can handle `stop`
+  turn.close(); turn.summary()            between tokens and report timings
+
+Errors are the engine's typed errors; the worker reports their class name as the error kind.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterator
+
+from .chat import Chat
+from .config import ModelConfig
+from .engine import Engine
+from .errors import MinferError
+from .gguf import GGUFFile
+from .sampling import SamplingParams
+from .sources import BytesSource
+
+SAMPLING_FIELDS = ("temperature", "top_k", "top_p", "min_p", "repeat_penalty")
+PROGRESS_STEPS = 100
+
+
+class _NeedMore(Exception):
+    """The header reader asked for bytes the worker has not fetched yet."""
+
+    def __init__(self, end: int):
+        self.end = end
+
+
+class _Prefix:
+    """ByteSource over the first `have` bytes of a `size`-byte model."""
+
+    def __init__(self, buf, have: int, name: str):
+        self.name, self.size, self.have = name, len(buf), have
+        self._view = memoryview(buf)
+
+    def read(self, offset: int, length: int) -> memoryview:
+        if offset + length > self.have:
+            raise _NeedMore(offset + length)
+        return self._view[offset:offset + length]
+
+
+def inspect(buf, have: int, name: str) -> dict:
+    """{"need": end} when the header runs past the first `have` bytes, else a short summary.
+
+    Raises GGUFError for a file that is not GGUF and UnsupportedError for an architecture the
+    engine does not run, so the page learns both before the tensors are downloaded.
+    """
+    try:
+        gguf = GGUFFile.open(_Prefix(buf, have, name))
+    except _NeedMore as more:
+        return {"need": more.end}
+    config = ModelConfig.from_metadata(gguf.metadata)
+    return {"arch": config.arch, "name": gguf.metadata.get("general.name") or name,
+            "data_offset": gguf.data_offset, "n_tensors": len(gguf.tensors)}
+
+
+class _ProgressSource:
+    """A BytesSource that reports how much of the model the engine has read, in 1% steps."""
+
+    def __init__(self, source: BytesSource, on_progress: Callable[[int, int], None]):
+        self.name, self.size = source.name, source.size
+        self._source, self._on_progress = source, on_progress
+        self._done, self._next = 0, 0
+
+    def read(self, offset: int, length: int):
+        data = self._source.read(offset, length)
+        self._done += length
+        if self._done >= self._next:
+            self._on_progress(min(self._done, self.size), self.size)
+            self._next = self._done + max(self.size // PROGRESS_STEPS, 1)
+        return data
+
+
+class Turn:
+    """One answer being generated, advanced one text piece at a time."""
+
+    def __init__(self, chat: Chat, pieces: Iterator[str]):
+        self._chat, self._pieces = chat, pieces
+        self._positions_before = chat.engine.model.positions_evaluated
+
+    def step(self) -> str | None:
+        """The next text piece, or None when the answer is complete."""
+        return next(self._pieces, None)
+
+    def close(self) -> None:
+        """Stop early; the partial answer stays in the conversation."""
+        self._pieces.close()
+
+    def summary(self) -> dict:
+        """Why it stopped, timings, and how many positions the model evaluated for this turn."""
+        t = self._chat.last_timings
+        return {
+            "stop_reason": self._chat.last_stop_reason,
+            "prompt_tokens_evaluated": t.prompt_tokens,
+            "positions_evaluated": self._chat.engine.model.positions_evaluated - self._positions_before,
+            "n_ctx_used": len(self._chat.context.tokens),
+            "timings": t.as_dict(),
+        }
+
+
+class Session:
+    """The loaded engine and the current conversation."""
+
+    def __init__(self):
+        self.engine: Engine | None = None
+        self.chat: Chat | None = None
+
+    def allocate(self, size: int) -> bytearray:
+        """Drop the loaded model, then make the buffer the next one is downloaded into
+        (MemoryError when the heap cannot hold it)."""
+        self.engine = self.chat = None
+        return bytearray(size)
+
+    def load(self, buf, name: str, system_prompt: str | None, n_ctx: int | None,
+             on_progress: Callable[[int, int], None]) -> dict:
+        """Build the engine from the downloaded bytes and start an empty conversation."""
+        engine = Engine.load(_ProgressSource(BytesSource(buf, name), on_progress))
+        self.engine, self.chat = engine, Chat(engine, system_prompt or None, n_ctx)
+        config = engine.model.config
+        return {"name": engine.gguf.metadata.get("general.name") or name, "arch": config.arch,
+                "n_ctx": self.chat.context.n_ctx, "n_vocab": config.n_vocab, "n_layer": config.n_layer}
+
+    def reset(self, system_prompt: str | None) -> None:
+        """A new conversation (with this system prompt); the cache is emptied."""
+        if self.chat is not None:
+            self.chat.system_prompt = system_prompt or None
+            self.chat.reset()
+
+    def start(self, text: str, params: dict, max_tokens: int, seed: int | None) -> Turn:
+        """Begin answering `text`; params holds the SAMPLING_FIELDS the page sends."""
+        if self.chat is None:
+            raise MinferError("no model is loaded: choose a model first")
+        sampling = SamplingParams(**{k: (int(params[k]) if k == "top_k" else float(params[k]))
+                                     for k in SAMPLING_FIELDS if k in params})
+        pieces = self.chat.send(text, sampling, max_tokens=int(max_tokens),
+                                seed=None if seed is None else int(seed))
+        return Turn(self.chat, pieces)
