@@ -34,15 +34,12 @@ MAX_ARRAY_DEPTH = 8       # arrays of arrays nested deeper than this are refused
 FIRST_READ = 1 << 20      # bytes fetched before parsing; grown when the header is longer
 INT64_MAX = (1 << 63) - 1
 
-# GGUF value type id -> (struct format, little-endian numpy dtype); 8 = string, 9 = array
-_NUMERIC = {
-    0: ("<B", np.dtype("<u1")), 1: ("<b", np.dtype("<i1")),     # uint8, int8
-    2: ("<H", np.dtype("<u2")), 3: ("<h", np.dtype("<i2")),     # uint16, int16
-    4: ("<I", np.dtype("<u4")), 5: ("<i", np.dtype("<i4")),     # uint32, int32
-    6: ("<f", np.dtype("<f4")), 7: ("<B", np.dtype("<u1")),     # float32, bool
-    10: ("<Q", np.dtype("<u8")), 11: ("<q", np.dtype("<i8")),   # uint64, int64
-    12: ("<d", np.dtype("<f8")),                                # float64
-}
+# GGUF value type id -> (scalar struct, little-endian numpy dtype); 8 = string, 9 = array
+_NUMERIC = {vtype: (struct.Struct(fmt), np.dtype(dtype)) for vtype, fmt, dtype in [
+    (0, "<B", "<u1"), (1, "<b", "<i1"), (2, "<H", "<u2"), (3, "<h", "<i2"),   # (u)int8, (u)int16
+    (4, "<I", "<u4"), (5, "<i", "<i4"), (6, "<f", "<f4"), (7, "<B", "<u1"),   # (u)int32, f32, bool
+    (10, "<Q", "<u8"), (11, "<q", "<i8"), (12, "<d", "<f8"),                   # (u)int64, f64
+]}
 STRING, ARRAY, BOOL, UINT32 = 8, 9, 7, 4
 _U32, _U64 = struct.Struct("<I"), struct.Struct("<Q")
 
@@ -149,10 +146,10 @@ class _Cursor:
     def value(self, vtype: int, what: str) -> Any:
         """One metadata value: int/float/bool/str, np.ndarray, list[str] or list."""
         if vtype in _NUMERIC:
-            fmt = _NUMERIC[vtype][0]
-            self.need(struct.calcsize(fmt), what)
-            (item,) = struct.unpack_from(fmt, self.buf, self.pos)
-            self.pos += struct.calcsize(fmt)
+            scalar = _NUMERIC[vtype][0]
+            self.need(scalar.size, what)
+            (item,) = scalar.unpack_from(self.buf, self.pos)
+            self.pos += scalar.size
             return item != 0 if vtype == BOOL else item
         if vtype == STRING:
             return self.string(what)
@@ -177,7 +174,7 @@ class _Cursor:
 
 def _read_version(cur: _Cursor) -> int:
     cur.need(4, "magic")
-    magic = bytes(cur.buf[0:4])
+    magic = cur.buf[:4]
     if magic != GGUF_MAGIC:
         raise cur.error(f"not a GGUF file: magic is {magic!r}, expected {GGUF_MAGIC!r}", "file header")
     cur.pos = 4

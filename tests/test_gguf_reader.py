@@ -5,6 +5,7 @@ copies (truncated at every byte, corrupted fields) must raise GGUFError fast; th
 real models must match GGUFReader key for key and tensor for tensor.
 """
 
+import random
 import struct
 import time
 
@@ -362,3 +363,30 @@ def test_real_model_header_opens_fast(real_model):
     took = time.perf_counter() - start
     assert took < 2.0, f"{real_model.name}: header took {took:.2f}s"  # typically 0.05-0.25 s
     assert len(g.metadata["tokenizer.ggml.tokens"]) >= 49152
+
+
+def test_random_corruptions_raise_only_typed_errors(small):
+    """2000 seeded random mutations of the header: each either parses (and its tensors
+    read or raise UnsupportedError) or raises GGUFError/UnsupportedError; never anything else."""
+    data = small.read_bytes()
+    header_end = GGUFFile.open(FileSource(small)).data_offset
+    rng = random.Random(2)
+    outcomes = {"ok": 0, "GGUFError": 0, "UnsupportedError": 0}
+    for _ in range(2000):
+        bad = bytearray(data)
+        for _ in range(rng.randint(1, 3)):
+            at = rng.randrange(header_end)
+            word = rng.choice([0, 1, 2**32 - 1, 2**60, 2**63, 2**64 - 1, rng.randrange(2**64)])
+            bad[at:at + 8] = word.to_bytes(8, "little") if rng.random() < 0.5 else bytes([word & 0xFF])
+        try:
+            g = GGUFFile.open(BytesSource(bytes(bad[:len(data)]), name="fuzz.gguf"))
+            for name in g.tensors:
+                try:
+                    g.tensor_bytes(name)
+                except UnsupportedError:
+                    pass
+            outcomes["ok"] += 1
+        except (GGUFError, UnsupportedError) as e:
+            assert str(e).startswith("fuzz.gguf: ")
+            outcomes[type(e).__name__] += 1
+    assert outcomes["GGUFError"] > 1000 and outcomes["ok"] > 0, outcomes

@@ -1,5 +1,6 @@
 """Byte sources: file (mmap), memory, and HTTP Range against a local http.server."""
 
+import mmap
 import os
 import re
 import socket
@@ -12,6 +13,7 @@ import pytest
 from gguf_fixtures import EVERY_VALUE_TYPE, write_gguf
 from minfer_wasm.errors import GGUFError, SourceError
 from minfer_wasm.gguf import GGUFFile
+from minfer_wasm.model_store import KNOWN_MODELS, model_path
 from minfer_wasm.sources import BytesSource, FileSource, HttpRangeSource, open_source
 
 BLOB = np.random.default_rng(0).integers(0, 256, 100_000, dtype=np.uint8).tobytes()
@@ -172,6 +174,22 @@ def test_http_gguf_matches_the_file(http_server, tmp_path):
     local = GGUFFile.open(FileSource(path))
     assert remote.tensors == local.tensors and list(remote.metadata) == list(local.metadata)
     assert bytes(remote.tensor_bytes("w")) == bytes(local.tensor_bytes("w"))
+
+
+def test_real_model_over_http(http_server):
+    """SmolLM2's 1.8 MB header is longer than the first 1 MiB read: the header grows over HTTP."""
+    path = model_path(KNOWN_MODELS["smollm2-135m"])
+    if not path.exists():
+        pytest.skip(f"{path} not downloaded")
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        http_server.httpd.files["/smol.gguf"] = data
+        remote = GGUFFile.open(http_server.url("/smol.gguf"))
+        local = GGUFFile.open(FileSource(path))
+        assert isinstance(remote.source, HttpRangeSource) and remote.tensors == local.tensors
+        assert remote.metadata["tokenizer.ggml.merges"] == local.metadata["tokenizer.ggml.merges"]
+        for name in ("token_embd.weight", "output_norm.weight"):
+            assert bytes(remote.tensor_bytes(name)) == bytes(local.tensor_bytes(name))
+        del http_server.httpd.files["/smol.gguf"]
 
 
 def test_http_empty_file(http_server):
