@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from .errors import GGUFError, UnsupportedError
-from .ggml_types import GGML_TYPE_INFO, ggml_type_name
+from .ggml_types import GGML_TYPE_INFO, ggml_type_name, row_nbytes
 from .sources import ByteSource, open_source
 
 GGUF_MAGIC = b"GGUF"
@@ -235,7 +235,7 @@ def _read_tensor_infos(cur: _Cursor, n_tensors: int) -> list[tuple[int, str, int
                 raise cur.error(
                     f"row length {n_cols} is not a multiple of the {info.name} block size "
                     f"{info.block_size}", f"tensor {name!r}", start)
-            nbytes = math.prod(ne[1:]) * (n_cols // info.block_size) * info.type_size
+            nbytes = math.prod(ne[1:]) * row_nbytes(ggml_type, n_cols)
         infos.append((start, name, ggml_type, tuple(reversed(ne)), rel, nbytes))
     return infos
 
