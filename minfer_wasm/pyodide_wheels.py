@@ -38,6 +38,10 @@ PYPI_PACKAGES = ("jinja2", "micropip")
 ENGINE_PACKAGE = "minfer-wasm"
 
 
+class MissingWheelError(SourceError):
+    """A wasm wheel is neither in the mirror folder nor downloadable; the message says what to put where."""
+
+
 @dataclass(frozen=True)
 class Wheel:
     """One wheel for the site: where it is now and its pyodide-lock.json entry."""
@@ -107,7 +111,7 @@ def wasm_wheel(release: dict, name: str, mirror: Path, log: Callable[[str], None
             log(f"downloaded {url}")
         except (urllib.error.URLError, OSError) as e:
             reason = getattr(e, "reason", None) or e
-            raise SourceError(
+            raise MissingWheelError(
                 f"missing {file_name} (Pyodide {PYODIDE_VERSION}'s {name} {entry['version']}): put that file "
                 f"in {mirror} (or point --pyodide-mirror / MINFER_PYODIDE_MIRROR at a folder holding it); "
                 f"{url} could not be fetched ({reason})") from None

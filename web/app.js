@@ -148,6 +148,7 @@ function onWorkerMessage(msg) {
         ui.modelName.textContent = "No model loaded";
       }
       if (turn && msg.id === turn.id) finishTurn(null, msg.message);
+      if (!modelLoaded) ui.progressPanel.hidden = true;
       showError(msg.kind, msg.message);
       break;
   }

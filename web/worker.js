@@ -74,11 +74,12 @@ class NetworkError extends ModelError {
 function describe(error) {
   if (error instanceof ModelError) return { kind: error.kind, message: error.message, fatal: false };
   if (error && error.constructor && error.constructor.name === "PythonError") {
-    // The message is a traceback whose last line is "<Type>: <message>".
+    // The message is a traceback whose last line is "<module.>Type: <message>".
     const lines = String(error.message).trim().split("\n");
     const last = lines[lines.length - 1];
-    const prefix = `${error.type}: `;
-    const message = last.startsWith(prefix) ? last.slice(prefix.length) : last;
+    const head = `${error.type}: `;
+    const at = last.indexOf(head);
+    const message = at >= 0 && /^[\w.]*$/.test(last.slice(0, at)) ? last.slice(at + head.length) : last;
     return { kind: error.type, message, fatal: false };
   }
   const text = String((error && error.message) || error);
@@ -258,10 +259,11 @@ async function loadModel(msg) {
   const reader = msg.source.file ? openFile(msg.source.file) : await openUrl(msg.source.url);
   if (reader.size === 0) throw new ModelError("GGUFError", `${reader.name}: the file is empty, not a GGUF model`);
   const nChunks = Math.ceil(reader.size / CHUNK);
+  const label = reader.name.split(/[/?#]/).filter(Boolean).pop() || reader.name;
   let received = 0;
   const onBytes = (n) => {
     received += n;
-    progress(id, "download", received, reader.size, reader.fromCache ? "from cache" : reader.name);
+    progress(id, "download", received, reader.size, reader.fromCache ? "from cache" : label);
   };
   const buf = session.allocate(reader.size);
   try {
