@@ -1,0 +1,70 @@
+"""Byte-level BPE (`tokenizer.ggml.model = gpt2`): GPT-2's byte alphabet, merges by rank.
+
+Each pre-token piece is turned into UTF-8 bytes, each byte into its printable stand-in character
+(GPT-2 `bytes_to_unicode`), and the merge of lowest rank (position in tokenizer.ggml.merges) among
+adjacent symbols is applied until none applies (see merge.py). Results are cached per piece.
+"""
+
+from .merge import merge
+from .pretokenize import PreTokenizer
+from .vocab import Vocab
+
+_CACHE_LIMIT = 1 << 16      # pieces remembered; the cache is dropped whole when it fills
+
+
+def bytes_to_unicode() -> list[str]:
+    """The printable character GPT-2 uses for each byte value (index = byte)."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(0xA1, 0xAD), *range(0xAE, 0x100)]
+    chars, extra = {}, 0
+    for b in range(256):
+        if b in printable:
+            chars[b] = chr(b)
+        else:
+            chars[b] = chr(256 + extra)
+            extra += 1
+    return [chars[b] for b in range(256)]
+
+
+BYTE_CHARS = bytes_to_unicode()
+CHAR_BYTES = {c: b for b, c in enumerate(BYTE_CHARS)}
+_LATIN1_TO_BYTE_CHARS = {b: c for b, c in enumerate(BYTE_CHARS)}   # str.translate table
+
+
+class ByteLevelBPE:
+    def __init__(self, vocab: Vocab):
+        self.pre = PreTokenizer(vocab.pre)
+        self._ids = {t: i for i, t in enumerate(vocab.tokens)}
+        ranks = {}
+        for rank, merge in enumerate(vocab.merges):
+            cut = merge.find(" ", 1)      # as llama.cpp: a merge's left side is never empty
+            if cut > 0:
+                ranks.setdefault((merge[:cut], merge[cut + 1:]), rank)
+        self._ranks = ranks
+        self._rank = lambda left, right: ranks.get((left, right))
+        self._cache: dict[str, list[int]] = {}
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of plain text (no special-token parsing here)."""
+        out: list[int] = []
+        cache = self._cache
+        for piece in self.pre.split(text):
+            ids = cache.get(piece)
+            if ids is None:
+                if len(cache) >= _CACHE_LIMIT:
+                    cache.clear()
+                ids = cache[piece] = self._encode_piece(piece)
+            out += ids
+        return out
+
+    def _encode_piece(self, piece: str) -> list[int]:
+        word = piece.encode("utf-8", "surrogatepass").decode("latin-1").translate(_LATIN1_TO_BYTE_CHARS)
+        if self.pre.rule.ignore_merges and word in self._ids:
+            return [self._ids[word]]
+        out = []
+        for symbol in merge(list(word), self._rank):
+            tid = self._ids.get(symbol)
+            if tid is not None:
+                out.append(tid)
+            else:   # llama.cpp: a symbol that is no token falls back to its single bytes
+                out += [self._ids[c] for c in symbol if c in self._ids]
+        return out

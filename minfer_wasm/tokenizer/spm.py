@@ -1,0 +1,78 @@
+"""SentencePiece BPE (`tokenizer.ggml.model = llama`: Llama 2, TinyLlama, Gemma): merges by score.
+
+Spaces become U+2581 "▁" (one is prepended first when add_space_prefix). Starting from single
+characters, the adjacent pair whose concatenation is a normal vocabulary piece of the highest
+score is merged, ties going to the leftmost pair (sentencepiece bpe_model.cc `Model::Encode`,
+llama.cpp `llm_tokenizer_spm_session`). A symbol left that is no piece is written as its UTF-8
+bytes in <0xNN> tokens (byte fallback), or as the unknown token when the vocabulary has none.
+
+Nothing pre-splits the text; but a merge can only cross the point before a "▁" by forming a piece
+with "▁" inside (Gemma 3 has one: ">▁</"), so the text is cut before every "▁" no such piece
+spans, and each cut-out word is merged on its own and cached: the same result, much faster.
+"""
+
+import numpy as np
+
+from .merge import merge
+from .vocab import BYTE, NORMAL, USER_DEFINED, Vocab, ids_of_types
+
+SPACE = "\u2581"
+_CACHE_LIMIT = 1 << 16
+
+
+class SentencePieceBPE:
+    def __init__(self, vocab: Vocab):
+        tokens = vocab.tokens
+        normal = ids_of_types(vocab, NORMAL)
+        pieces = [tokens[i] for i in normal]
+        scores = vocab.scores[normal] if vocab.scores is not None else np.zeros(len(normal))
+        neg_score = dict(zip(pieces, (-scores).tolist()))      # piece -> merge key, lower first
+        self._priority = lambda left, right: neg_score.get(left + right)
+        text_ids = ids_of_types(vocab, NORMAL, USER_DEFINED)
+        self._ids = dict(zip([tokens[i] for i in text_ids], text_ids))
+        byte_ids = {tokens[i]: i for i in ids_of_types(vocab, BYTE)}
+        self._byte_ids = [byte_ids.get(f"<0x{b:02X}>") for b in range(256)]
+        self._unk_id = vocab.unk_id
+        # pieces with "▁" past their first character, and where in them it sits
+        self._crossing = [(t, [k for k in range(1, len(t)) if t[k] == SPACE])
+                          for t in pieces if t.find(SPACE, 1) > 0]
+        self._cache: dict[str, list[int]] = {}
+
+    def encode(self, text: str, add_prefix: bool) -> list[int]:
+        """Token ids of plain text; add_prefix prepends the dummy space."""
+        text = ((" " if add_prefix else "") + text).replace(" ", SPACE)
+        out: list[int] = []
+        cache = self._cache
+        for word in self._words(text):
+            ids = cache.get(word)
+            if ids is None:
+                if len(cache) >= _CACHE_LIMIT:
+                    cache.clear()
+                ids = cache[word] = self._encode_word(word)
+            out += ids
+        return out
+
+    def _words(self, text: str) -> list[str]:
+        cuts = [i for i, c in enumerate(text) if c == SPACE and i > 0]
+        if self._crossing and cuts:
+            spanned = set()
+            for piece, offsets in self._crossing:
+                at = text.find(piece)
+                while at >= 0:
+                    spanned.update(at + k for k in offsets)
+                    at = text.find(piece, at + 1)
+            cuts = [i for i in cuts if i not in spanned]
+        bounds = [0, *cuts, len(text)]
+        return [text[a:b] for a, b in zip(bounds, bounds[1:]) if b > a]
+
+    def _encode_word(self, word: str) -> list[int]:
+        out = []
+        for symbol in merge(list(word), self._priority):
+            tid = self._ids.get(symbol)
+            if tid is not None:
+                out.append(tid)
+            elif all(b is not None for b in self._byte_ids):
+                out += [self._byte_ids[b] for b in symbol.encode("utf-8", "surrogatepass")]
+            elif self._unk_id is not None:
+                out.append(self._unk_id)
+        return out

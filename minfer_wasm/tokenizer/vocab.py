@@ -1,0 +1,147 @@
+"""The token table of a GGUF file: texts, types, scores, merges, special ids and flags.
+
+Defaults and end-of-generation detection follow llama.cpp src/llama-vocab.cpp
+`llama_vocab::impl::load`.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import GGUFError, UnsupportedError
+
+# Token types (gguf-py `TokenType`, llama.cpp `llama_token_type`).
+NORMAL, UNKNOWN, CONTROL, USER_DEFINED, UNUSED, BYTE = 1, 2, 3, 4, 5, 6
+
+BYTE_LEVEL_BPE, SENTENCEPIECE = "gpt2", "llama"     # values of tokenizer.ggml.model
+
+_K = "tokenizer.ggml."
+
+# llama.cpp marks a token end-of-generation by its text, besides the eos/eot/eom ids.
+EOG_TEXTS = frozenset((
+    "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>",
+    "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]",
+    "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
+    "<｜end▁of▁sentence｜>", "[e~["))
+# An end-of-turn id, when the file names none, is the first token with one of these texts.
+_EOT_TEXTS = ("<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
+              "<|end_of_text|>", "<EOT>", "_<EOT>", "[EOT]", "<｜end▁of▁sentence｜>",
+              "<end_of_utterance>")
+# Fill-in-the-middle pad / repo / file-separator tokens also end generation in llama.cpp.
+_FIM_TEXTS = {
+    "fim_pad": ("<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"),
+    "fim_rep": ("<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"),
+    "fim_sep": ("<|file_sep|>",),
+}
+
+
+@dataclass(frozen=True)
+class Vocab:
+    model: str                      # "gpt2" (byte-level BPE) | "llama" (SentencePiece BPE)
+    pre: str                        # tokenizer.ggml.pre ("default" when absent)
+    tokens: list[str]               # (n_vocab,) token texts as stored in the file
+    types: np.ndarray               # (n_vocab,) int32 token types (NORMAL, CONTROL, ...)
+    scores: np.ndarray | None       # (n_vocab,) float32 SentencePiece merge scores
+    merges: list[str] | None        # byte-level BPE merges "left right", rank = position
+    bos_id: int | None
+    eos_id: int | None
+    unk_id: int | None
+    add_bos: bool
+    add_eos: bool
+    add_space_prefix: bool          # SentencePiece: prepend " " to the text
+    eog_ids: frozenset[int]
+
+
+def ids_of_types(vocab: Vocab, *kinds: int) -> list[int]:
+    """Ids of the tokens of the given types, in id order."""
+    return np.flatnonzero(np.isin(vocab.types, kinds)).tolist()
+
+
+def read_vocab(md: dict) -> Vocab:
+    model = md.get(_K + "model")
+    if model not in (BYTE_LEVEL_BPE, SENTENCEPIECE):
+        raise UnsupportedError(f"{_K}model = {model!r} is not a supported tokenizer "
+                               f"(supported: {BYTE_LEVEL_BPE!r} byte-level BPE, "
+                               f"{SENTENCEPIECE!r} SentencePiece BPE)")
+    tokens = md.get(_K + "tokens")
+    if not isinstance(tokens, list) or not tokens or not isinstance(tokens[0], str):
+        raise GGUFError(f"GGUF metadata {_K}tokens is missing or not a non-empty string array")
+    n = len(tokens)
+    types = _array(md, "token_type", n, np.int32, default=NORMAL)
+    scores = _array(md, "scores", n, np.float32, default=None)
+    merges = md.get(_K + "merges")
+    if model == BYTE_LEVEL_BPE and not (isinstance(merges, list) and merges and isinstance(merges[0], str)):
+        raise GGUFError(f"GGUF metadata {_K}merges is missing or not a string array "
+                        f"(needed by the byte-level BPE tokenizer)")
+    pre = md.get(_K + "pre") or "default"
+    spm = model == SENTENCEPIECE
+    ids = {name: _token_id(md, name, n) for name in (
+        "bos_token_id", "eos_token_id", "unknown_token_id", "eot_token_id", "eom_token_id",
+        "fim_pad_token_id", "fim_rep_token_id", "fim_sep_token_id")}
+    if spm:                         # llama.cpp's SentencePiece defaults when the file says nothing
+        ids = {"bos_token_id": 1, "eos_token_id": 2, "unknown_token_id": 0} | \
+              {k: v for k, v in ids.items() if v is not None}
+    bos, eos = ids.get("bos_token_id"), ids.get("eos_token_id")
+    add_bos = _flag(md, "add_bos_token", spm or pre in ("llama-bpe", "llama3", "llama-v3", "tekken"))
+    add_eos = _flag(md, "add_eos_token", False)
+    for flag, key, tid in ((add_bos, "add_bos_token", bos), (add_eos, "add_eos_token", eos)):
+        if flag and tid is None:
+            raise GGUFError(f"GGUF metadata {_K}{key} is true but the file names no such token id")
+    return Vocab(model=model, pre=pre, tokens=tokens, types=types, scores=scores,
+                 merges=merges if not spm else None, bos_id=bos, eos_id=eos,
+                 unk_id=ids.get("unknown_token_id"), add_bos=add_bos, add_eos=add_eos,
+                 add_space_prefix=spm and _flag(md, "add_space_prefix", True),
+                 eog_ids=_eog_ids(tokens, ids))
+
+
+def _array(md, key, n, dtype, default):
+    value = md.get(_K + key)
+    if value is None:
+        return None if default is None else np.full(n, default, dtype)
+    arr = np.asarray(value)
+    if arr.ndim != 1 or len(arr) < n or not np.issubdtype(arr.dtype, np.number):
+        raise GGUFError(f"GGUF metadata {_K}{key} must be a numeric array of {n} entries "
+                        f"(one per token), got {type(value).__name__} of {len(value)}")
+    return arr[:n].astype(dtype)
+
+
+def _token_id(md, key, n) -> int | None:
+    value = md.get(_K + key)
+    if value is None:
+        return None
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
+        raise GGUFError(f"GGUF metadata {_K}{key} must be an integer token id, got {value!r}")
+    # llama.cpp ignores an out-of-range id (with a warning) rather than failing the load.
+    return int(value) if 0 <= value < n else None
+
+
+def _flag(md, key, default: bool) -> bool:
+    value = md.get(_K + key)
+    return default if value is None else bool(value)
+
+
+def _eog_ids(tokens: list[str], ids: dict) -> frozenset[int]:
+    """Every end-of-generation id, as llama.cpp collects them (`special_eog_ids`)."""
+    wanted = EOG_TEXTS.union(_EOT_TEXTS, *_FIM_TEXTS.values())
+    first: dict[str, int] = {}
+    for i, text in enumerate(tokens):
+        if text in wanted:
+            first.setdefault(text, i)
+
+    def named_or_found(key: str, texts) -> int | None:
+        if ids.get(key) is not None:
+            return ids[key]
+        return next((first[t] for t in texts if t in first), None)
+
+    eog = {first[t] for t in EOG_TEXTS if t in first}
+    eog |= {ids.get("eos_token_id"), named_or_found("eot_token_id", _EOT_TEXTS),
+            named_or_found("eom_token_id", ("<|eom_id|>",))}
+    eog |= {named_or_found(f"{name}_token_id", texts) for name, texts in _FIM_TEXTS.items()}
+    # gpt-oss / solar-open: "<|end|>" closes a message there, not the generation.
+    if {"<|return|>", "<|call|>"} <= first.keys() or {"<|calls|>", "<|flush|>"} <= first.keys():
+        eog.discard(first.get("<|end|>"))
+    # Gemma 4 / PaddleOCR: "</s>" is plain text there.
+    if "<|tool_response>" in first:
+        eog.discard(first.get("</s>"))
+    eog.discard(None)
+    return frozenset(eog)
