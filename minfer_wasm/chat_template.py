@@ -212,7 +212,7 @@ class ChatTemplate:
         self._error = None           # a template that does not compile fails at render time,
         try:                         # so the model still loads for plain-text generation
             self._template = self._env.compile_bounded(source)
-        except Exception as e:       # noqa: BLE001 - untrusted code: any failure is the template's
+        except Exception as e:       # untrusted code: any failure is the template's
             self._error = self._describe(e)
 
     @classmethod
@@ -254,7 +254,7 @@ class ChatTemplate:
                     raise _OverBudget(f"output longer than {MAX_CHARS} characters")
                 parts.append(part)
             return "".join(parts)
-        except Exception as e:       # noqa: BLE001 - untrusted code: any failure is the template's
+        except Exception as e:       # untrusted code: any failure is the template's
             raise TemplateError(self._describe(e)) from e
 
     def _describe(self, e: BaseException) -> str:

@@ -71,8 +71,7 @@ def sample(logits, history, params: SamplingParams, rng: np.random.Generator) ->
     logits = apply_penalties(logits, history, params)
     if params.temperature <= 0.0:
         return greedy(logits)
-    ids = np.arange(logits.size)                           # (n,) candidate ids
-    ids, kept = filter_top_k(ids, logits, params.top_k)
+    ids, kept = filter_top_k(logits, params.top_k)         # (m,), (m,) candidates
     ids, kept = filter_top_p(ids, kept, params.top_p)
     ids, kept = filter_min_p(ids, kept, params.min_p)
     return draw(ids, kept, params.temperature, rng)
@@ -105,13 +104,13 @@ def greedy(logits) -> int:
     return int(np.argmax(logits))
 
 
-def filter_top_k(ids, logits, k: int):
-    """Keep the k largest logits (unordered); k <= 0 or k >= n keeps all."""
+def filter_top_k(logits, k: int):
+    """(ids, logits) of the k largest of the whole vocabulary, unordered; k <= 0 or >= n: all."""
     n = logits.size
     if k <= 0 or k >= n:
-        return ids, logits
-    keep = np.argpartition(logits, n - k)[n - k:]            # (k,) positions
-    return ids[keep], logits[keep]
+        return np.arange(n), logits
+    ids = np.argpartition(logits, n - k)[n - k:]            # (k,) O(n), no sort
+    return ids, logits[ids]
 
 
 def filter_top_p(ids, logits, p: float):
