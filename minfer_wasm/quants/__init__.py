@@ -59,8 +59,11 @@ def dequantize(raw, ggml_type: int, shape) -> np.ndarray:
     out = np.empty((rows, nb * qtype.block_size), np.float32)
     step = max(1, _CHUNK // max(1, nb * qtype.block_size))
     for r0 in range(0, rows, step):
-        out[r0:r0 + step] = dequantize_codes(qtype.decode(blocks[r0:r0 + step]), qtype)
+        b = blocks[r0:r0 + step]
+        out[r0:r0 + step] = dequantize_codes(qtype.codes(b), qtype.scales(b), qtype)
     return out.reshape(shape)
 
 
-__all__ = ["GGML_TYPES", "QuantType", "FloatType", "dequantize", "lookup"]
+from .tensor import QuantTensor  # noqa: E402  (tensor.py uses lookup/as_blocks above)
+
+__all__ = ["GGML_TYPES", "QuantType", "FloatType", "QuantTensor", "dequantize", "lookup"]

@@ -5,10 +5,10 @@ Every supported quant type stores, per row, blocks whose weights are
     w = a * (q - offset) + c          (float32 ops in this order)
 
 with q a small unsigned integer code (int8 for Q8_0), `a` a scale per *unit*
-(a run of `unit` consecutive weights: a block, or a K-quant sub-block) and `c`
-an optional additive term per unit. A type's decoder turns raw blocks into a
-`Codes`; everything else (the bit-exact dequantizer here, the packed layout and
-the matmul kernels in planes.py / tensor.py) is shared by all types.
+(a run of `unit` consecutive weights sharing one scale: half a legacy block, or
+a K-quant sub-block) and `c` an optional additive term per unit. A type gives
+its codes, its scales and where its code bits sit (planes.py); the bit-exact
+dequantizer here and the kernels in tensor.py are shared by all types.
 
 The products are formed exactly as gguf-py's `quants.py` forms them
 (`dequantize_blocks`), so dequantization is bit-exact:
@@ -23,13 +23,14 @@ from typing import Callable
 
 import numpy as np
 
+from .planes import PlaneSpec
+
 
 @dataclass
-class Codes:
-    """Decoded blocks of R rows: NB blocks per row, U units of `unit` weights per row."""
-    q: np.ndarray                # (R, U, unit) uint8 codes in weight order (int8 for Q8_0)
-    d: np.ndarray                # (R, NB) float32 block scale
-    m: np.ndarray | None = None  # (R, NB) float32 block offset: min (Q4_1, Q5_1) or -dmin (K-quants)
+class Scales:
+    """Per-block and per-unit scales of R rows (NB blocks, U units per row)."""
+    d: np.ndarray                 # (R, NB) float32 block scale
+    m: np.ndarray | None = None   # (R, NB) float32 block offset: min (Q4_1, Q5_1) or -dmin (K-quants)
     sc: np.ndarray | None = None  # (R, U) integer sub-block scale (K-quants): a = d * sc
     mn: np.ndarray | None = None  # (R, U) integer sub-block min (K-quants): c = m * mn
 
@@ -39,13 +40,14 @@ class QuantType:
     """A block format: sizes (as ggml's type_traits) plus how its bits are laid out."""
     type_id: int
     name: str
-    block_size: int                     # weights per block
-    type_size: int                      # bytes per block
-    unit: int                           # weights sharing one scale (block or sub-block)
-    offset: int                         # w = a * (q - offset) + c
-    low_bits: int                       # bits of q stored in the low plane: 2, 4 or 8
-    high_bits: int                      # bits of q above them (0, 1 or 2), stored in a second plane
-    decode: Callable[[np.ndarray], Codes]  # (R, NB, type_size) uint8 -> Codes
+    block_size: int                              # weights per block
+    type_size: int                               # bytes per block
+    unit: int                                    # weights sharing one scale
+    offset: int                                  # w = a * (q - offset) + c
+    code_bits: int                               # q is in [0, 2**code_bits) (int8 for Q8_0)
+    planes: tuple[PlaneSpec, ...]                # where the code bits sit (planes.py)
+    codes: Callable[[np.ndarray], np.ndarray]    # (R, NB, type_size) uint8 -> (R, U, unit) q
+    scales: Callable[[np.ndarray], Scales]       # (R, NB, type_size) uint8 -> Scales
 
 
 def f16_to_f32(raw: np.ndarray) -> np.ndarray:
@@ -53,25 +55,22 @@ def f16_to_f32(raw: np.ndarray) -> np.ndarray:
     return raw.view(np.float16)[..., 0].astype(np.float32)
 
 
-def unit_scales(codes: Codes) -> tuple[np.ndarray, np.ndarray | None]:
-    """a, c: (R, U) float32 per-unit scale and additive term (c None when absent)."""
-    r, u = codes.q.shape[:2]
-    per_block = u // codes.d.shape[1]
-    a = codes.d if codes.sc is None else (codes.d[:, :, None] * codes.sc.reshape(r, -1, per_block)
-                                          .astype(np.float32)).reshape(r, u)
-    c = codes.m
-    if c is not None and codes.mn is not None:
-        c = (c[:, :, None] * codes.mn.reshape(r, -1, per_block).astype(np.float32)).reshape(r, u)
-    return a, c
+def _per_unit(block: np.ndarray, sub: np.ndarray | None, n_units: int) -> np.ndarray:
+    """(R, NB) block value [* (R, U) integer sub-block value] -> (R, U) float32."""
+    r, nb = block.shape
+    per_block = n_units // nb
+    if sub is None:
+        return np.repeat(block, per_block, axis=1)
+    return (block[:, :, None] * sub.reshape(r, nb, per_block).astype(np.float32)).reshape(r, n_units)
 
 
-def dequantize_codes(codes: Codes, qtype: QuantType) -> np.ndarray:
-    """(R, U * unit) float32 weights, bit-exact with gguf-py's dequantize."""
-    a, c = unit_scales(codes)
-    w = codes.q.astype(np.float32)            # (R, U, unit)
+def dequantize_codes(q: np.ndarray, s: Scales, qtype: QuantType) -> np.ndarray:
+    """q: (R, U, unit) codes -> (R, U * unit) float32 weights, bit-exact with gguf-py."""
+    n_units = q.shape[1]
+    w = q.astype(np.float32)
     if qtype.offset:
         w -= np.float32(qtype.offset)         # exact: small integers
-    w = a[:, :, None] * w
-    if c is not None:
-        w += c[:, :, None]
+    w *= _per_unit(s.d, s.sc, n_units)[:, :, None]
+    if s.m is not None:
+        w += _per_unit(s.m, s.mn, n_units)[:, :, None]
     return w.reshape(len(w), -1)

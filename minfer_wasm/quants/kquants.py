@@ -43,7 +43,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .codes import Codes, QuantType, f16_to_f32
+from .codes import QuantType, Scales, f16_to_f32
+from .planes import PlaneSpec
 
 _SHIFT2 = np.array([0, 2, 4, 6], dtype=np.uint8).reshape(1, 1, 1, 4, 1)
 _SHIFT1 = np.arange(8, dtype=np.uint8).reshape(1, 1, 8, 1)
@@ -79,21 +80,27 @@ def _flat(a: np.ndarray) -> np.ndarray:
     return a.reshape(a.shape[0], -1)
 
 
-def _decode_q2_k(b: np.ndarray) -> Codes:
+def _q2_k_codes(b):
+    return _units(_crumbs(b[..., 16:80]), 16)
+
+
+def _q2_k_scales(b):
     scales = b[..., 0:16]
-    return Codes(q=_units(_crumbs(b[..., 16:80]), 16), d=f16_to_f32(b[..., 80:82]),
-                 m=-f16_to_f32(b[..., 82:84]), sc=_flat(scales & 15), mn=_flat(scales >> 4))
+    return Scales(d=f16_to_f32(b[..., 80:82]), m=-f16_to_f32(b[..., 82:84]),
+                  sc=_flat(scales & 15), mn=_flat(scales >> 4))
 
 
-def _decode_q3_k(b: np.ndarray) -> Codes:
+def _q3_k_codes(b):
+    return _units(_crumbs(b[..., 32:96]) | (_bit_planes(b[..., 0:32]) << 2), 16)
+
+
+def _q3_k_scales(b):
     r, nb = b.shape[:2]
-    q = _crumbs(b[..., 32:96]) | (_bit_planes(b[..., 0:32]) << 2)
     s = b[..., 96:108]
     low = (s[..., 0:8].reshape(r, nb, 1, 8) >> np.array([0, 4], np.uint8).reshape(2, 1)) & 15
     high = (s[..., 8:12].reshape(r, nb, 1, 4) >> np.array([0, 2, 4, 6], np.uint8).reshape(4, 1)) & 3
     sc = low.reshape(r, nb, 16) | (high.reshape(r, nb, 16) << 4)
-    return Codes(q=_units(q, 16), d=f16_to_f32(b[..., 108:110]),
-                 sc=_flat(sc.astype(np.int8) - np.int8(32)))
+    return Scales(d=f16_to_f32(b[..., 108:110]), sc=_flat(sc.astype(np.int8) - np.int8(32)))
 
 
 def _nibble_chunks(qs: np.ndarray) -> np.ndarray:
@@ -104,33 +111,43 @@ def _nibble_chunks(qs: np.ndarray) -> np.ndarray:
     return np.concatenate([chunks & 15, chunks >> 4], axis=3).reshape(r, nb, 256)
 
 
-def _decode_q4_k(b: np.ndarray) -> Codes:
+def _q4_k_scales(b):
     sc, mn = _scale_min_k4(b[..., 4:16])
-    return Codes(q=_units(_nibble_chunks(b[..., 16:144]), 32), d=f16_to_f32(b[..., 0:2]),
-                 m=-f16_to_f32(b[..., 2:4]), sc=_flat(sc), mn=_flat(mn))
+    return Scales(d=f16_to_f32(b[..., 0:2]), m=-f16_to_f32(b[..., 2:4]), sc=_flat(sc), mn=_flat(mn))
 
 
-def _decode_q5_k(b: np.ndarray) -> Codes:
-    sc, mn = _scale_min_k4(b[..., 4:16])
-    q = _nibble_chunks(b[..., 48:176]) | (_bit_planes(b[..., 16:48]) << 4)
-    return Codes(q=_units(q, 32), d=f16_to_f32(b[..., 0:2]),
-                 m=-f16_to_f32(b[..., 2:4]), sc=_flat(sc), mn=_flat(mn))
+def _q5_k_codes(b):
+    return _units(_nibble_chunks(b[..., 48:176]) | (_bit_planes(b[..., 16:48]) << 4), 32)
 
 
-def _decode_q6_k(b: np.ndarray) -> Codes:
+def _q6_k_codes(b):
     r, nb = b.shape[:2]
     ql = b[..., 0:128].reshape(r, nb, 2, 1, 64)
     low = np.concatenate([ql & 15, ql >> 4], axis=3).reshape(r, nb, 256)
     qh = b[..., 128:192].reshape(r, nb, 2, 1, 32)
     high = ((qh >> _SHIFT2) & 3).reshape(r, nb, 256)
-    return Codes(q=_units(low | (high << 4), 16), d=f16_to_f32(b[..., 208:210]),
-                 sc=_flat(b[..., 192:208].view(np.int8)))
+    return _units(low | (high << 4), 16)
 
 
+def _q6_k_scales(b):
+    return Scales(d=f16_to_f32(b[..., 208:210]), sc=_flat(b[..., 192:208].view(np.int8)))
+
+
+# planes (planes.py): the two-bit qs of Q2_K/Q3_K hold units 8h + 2k + t in field k of
+# bytes 32h + 16t + l (A=2, B=2); Q6_K's ql holds units 8h + 4k + t in bytes 64h + 16t + l
+_CRUMBS_16 = dict(bits=2, shift=0, groups=2, stride=2)
 K_TYPES = [
-    QuantType(10, "Q2_K", 256, 84, unit=16, offset=0, low_bits=2, high_bits=0, decode=_decode_q2_k),
-    QuantType(11, "Q3_K", 256, 110, unit=16, offset=4, low_bits=2, high_bits=1, decode=_decode_q3_k),
-    QuantType(12, "Q4_K", 256, 144, unit=32, offset=0, low_bits=4, high_bits=0, decode=_decode_q4_k),
-    QuantType(13, "Q5_K", 256, 176, unit=32, offset=0, low_bits=4, high_bits=1, decode=_decode_q5_k),
-    QuantType(14, "Q6_K", 256, 210, unit=16, offset=32, low_bits=4, high_bits=2, decode=_decode_q6_k),
+    QuantType(10, "Q2_K", 256, 84, 16, 0, 2, (PlaneSpec(**_CRUMBS_16, start=16, stop=80),),
+              _q2_k_codes, _q2_k_scales),
+    QuantType(11, "Q3_K", 256, 110, 16, 4, 3,
+              (PlaneSpec(**_CRUMBS_16, start=32, stop=96), PlaneSpec(1, 2, 1, 2, start=0, stop=32)),
+              _q3_k_codes, _q3_k_scales),
+    QuantType(12, "Q4_K", 256, 144, 32, 0, 4, (PlaneSpec(4, 0, 4, 1, start=16, stop=144),),
+              lambda b: _units(_nibble_chunks(b[..., 16:144]), 32), _q4_k_scales),
+    QuantType(13, "Q5_K", 256, 176, 32, 0, 5,
+              (PlaneSpec(4, 0, 4, 1, start=48, stop=176), PlaneSpec(1, 4, 1, 1, start=16, stop=48)),
+              _q5_k_codes, _q4_k_scales),
+    QuantType(14, "Q6_K", 256, 210, 16, 32, 6,
+              (PlaneSpec(4, 0, 2, 4, start=0, stop=128), PlaneSpec(2, 4, 2, 2, start=128, stop=192)),
+              _q6_k_codes, _q6_k_scales),
 ]

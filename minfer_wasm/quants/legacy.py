@@ -11,13 +11,17 @@ and `m` are IEEE halves. One block holds weights w[0..31]:
   Q5_1 (24 B)  | d:f16 | m:f16 | qh:u32 | qs[16] |                     w = d * q + m
                q[j] (5 bits) = nibble from qs | (bit j of qh) << 4
   Q8_0 (34 B)  | d:f16 | qs[32]: int8 q[j] |                          w = d * q
+
+The 4/5-bit types are handled in units of 16 weights (the two nibbles of qs),
+so qs is a plane as stored; qh is repacked into a plane of its own.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .codes import Codes, QuantType, f16_to_f32
+from .codes import QuantType, Scales, f16_to_f32
+from .planes import PlaneSpec
 
 
 def _nibbles(qs: np.ndarray) -> np.ndarray:
@@ -25,37 +29,41 @@ def _nibbles(qs: np.ndarray) -> np.ndarray:
     return np.concatenate([qs & 0x0F, qs >> 4], axis=-1)
 
 
-def _high_bits(qh: np.ndarray) -> np.ndarray:
-    """(R, NB, 4) bytes of a little-endian u32 -> (R, NB, 32) 0/1: bit j is weight j's bit 4."""
-    return np.unpackbits(qh, axis=-1, bitorder="little")
+def _with_high_bits(low: np.ndarray, qh: np.ndarray) -> np.ndarray:
+    """Add bit 4: (R, NB, 4) bytes of a little-endian u32 whose bit j belongs to w[j]."""
+    return low | (np.unpackbits(qh, axis=-1, bitorder="little") << 4)
 
 
-def _decode_q4_0(b: np.ndarray) -> Codes:
-    return Codes(q=_nibbles(b[..., 2:18]), d=f16_to_f32(b[..., 0:2]))
+def _units(q: np.ndarray, unit: int) -> np.ndarray:
+    return q.reshape(q.shape[0], -1, unit)
 
 
-def _decode_q4_1(b: np.ndarray) -> Codes:
-    return Codes(q=_nibbles(b[..., 4:20]), d=f16_to_f32(b[..., 0:2]), m=f16_to_f32(b[..., 2:4]))
+def _qtype(type_id, name, type_size, offset, code_bits, planes, codes, scales, unit=16):
+    return QuantType(type_id, name, 32, type_size, unit, offset, code_bits, planes,
+                     lambda b: _units(codes(b), unit), scales)
 
 
-def _decode_q5_0(b: np.ndarray) -> Codes:
-    q = _nibbles(b[..., 6:22]) | (_high_bits(b[..., 2:6]) << 4)
-    return Codes(q=q, d=f16_to_f32(b[..., 0:2]))
+def _d(b):
+    return Scales(d=f16_to_f32(b[..., 0:2]))
 
 
-def _decode_q5_1(b: np.ndarray) -> Codes:
-    q = _nibbles(b[..., 8:24]) | (_high_bits(b[..., 4:8]) << 4)
-    return Codes(q=q, d=f16_to_f32(b[..., 0:2]), m=f16_to_f32(b[..., 2:4]))
+def _d_m(b):
+    return Scales(d=f16_to_f32(b[..., 0:2]), m=f16_to_f32(b[..., 2:4]))
 
 
-def _decode_q8_0(b: np.ndarray) -> Codes:
-    return Codes(q=b[..., 2:34].view(np.int8), d=f16_to_f32(b[..., 0:2]))
+def _q5_high():
+    return PlaneSpec(bits=1, shift=4)   # packed from the codes: 8 units per byte
 
 
 LEGACY_TYPES = [
-    QuantType(2, "Q4_0", 32, 18, unit=32, offset=8, low_bits=4, high_bits=0, decode=_decode_q4_0),
-    QuantType(3, "Q4_1", 32, 20, unit=32, offset=0, low_bits=4, high_bits=0, decode=_decode_q4_1),
-    QuantType(6, "Q5_0", 32, 22, unit=32, offset=16, low_bits=4, high_bits=1, decode=_decode_q5_0),
-    QuantType(7, "Q5_1", 32, 24, unit=32, offset=0, low_bits=4, high_bits=1, decode=_decode_q5_1),
-    QuantType(8, "Q8_0", 32, 34, unit=32, offset=0, low_bits=8, high_bits=0, decode=_decode_q8_0),
+    _qtype(2, "Q4_0", 18, 8, 4, (PlaneSpec(4, 0, start=2, stop=18),),
+           lambda b: _nibbles(b[..., 2:18]), _d),
+    _qtype(3, "Q4_1", 20, 0, 4, (PlaneSpec(4, 0, start=4, stop=20),),
+           lambda b: _nibbles(b[..., 4:20]), _d_m),
+    _qtype(6, "Q5_0", 22, 16, 5, (PlaneSpec(4, 0, start=6, stop=22), _q5_high()),
+           lambda b: _with_high_bits(_nibbles(b[..., 6:22]), b[..., 2:6]), _d),
+    _qtype(7, "Q5_1", 24, 0, 5, (PlaneSpec(4, 0, start=8, stop=24), _q5_high()),
+           lambda b: _with_high_bits(_nibbles(b[..., 8:24]), b[..., 4:8]), _d_m),
+    _qtype(8, "Q8_0", 34, 0, 8, (PlaneSpec(8, 0, start=2, stop=34),),
+           lambda b: b[..., 2:34].view(np.int8), _d, unit=32),
 ]

@@ -1,0 +1,128 @@
+"""Quant codes kept packed in unit-major bit planes, unpacked a group of rows at a time.
+
+A plane holds some bits of every code of a tensor with R rows, as an array
+
+    (A, B, R, S) uint8    byte (a, b, r, l) holds F = 8 // bits fields; field k
+                          is bits [shift, shift + bits) of the code of weight l
+                          of unit a*F*B + k*B + b in row r  (units of S weights)
+
+Most planes are the block bytes themselves, only regrouped unit-major: e.g.
+Q4_K's 32-byte chunk c holds unit 2c in its low nibbles and 2c+1 in its high
+ones (A=4 per block, B=1, F=2, S=32). Rows r0:r1 of a plane are A*B runs of
+(r1-r0)*S contiguous bytes, so unpacking a group of rows is a few whole-array
+shifts and masks on uint64 views (8 bytes per element), whatever the format.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .scratch import scratch
+
+
+@dataclass(frozen=True)
+class PlaneSpec:
+    """One plane of a block format: its field width, position in the code and unit order."""
+    bits: int                  # field width: 1, 2, 4, or 8 (the plane is the codes themselves)
+    shift: int                 # fields are bits shift .. shift+bits-1 of the code
+    groups: int = 1            # A: plane rows per block (per row of units when packed)
+    stride: int = 1            # B: units between the fields of one byte
+    start: int | None = None   # byte range in the block; None: packed from the codes (B = 1)
+    stop: int | None = None
+
+    @property
+    def fields(self) -> int:
+        return 8 // self.bits
+
+
+def _byte_mask(bits: int, shift: int) -> np.uint64:
+    """((1 << bits) - 1) << shift in each of the 8 bytes of a uint64."""
+    return np.uint64((((1 << bits) - 1) << shift) * 0x0101010101010101)
+
+
+class Plane:
+    """One plane's bytes (A, B, R, S) and how to unpack its fields into codes."""
+
+    def __init__(self, spec: PlaneSpec, n_units: int, rows: int, unit: int, dtype=np.uint8):
+        f = spec.fields
+        self.spec = spec
+        self.a = -(-n_units // (f * spec.stride))        # pads packed planes to whole bytes
+        self.data = np.empty((self.a, spec.stride, rows, unit), dtype)
+        self.n_units = self.a * f * spec.stride          # units covered, padding included
+        # field k moves from bit bits*k to bit shift: left shifts for the low fields, then right
+        moves = [spec.bits * k - spec.shift for k in range(f)]
+        self.n_left = sum(m < 0 for m in moves)
+        self.left = np.array([-m for m in moves[:self.n_left]], np.uint64).reshape(-1, 1, 1)
+        self.right = np.array(moves[self.n_left:], np.uint64).reshape(-1, 1, 1)
+        self.mask = _byte_mask(spec.bits, spec.shift)
+
+    def fill_raw(self, r0: int, blocks: np.ndarray) -> None:
+        """Copy this plane's bytes of blocks (r, NB, type_size) into rows r0.. ."""
+        s, (r, nb, _) = self.spec, blocks.shape
+        part = blocks[:, :, s.start:s.stop].reshape(r, nb * s.groups, s.stride, -1)
+        self.data[:, :, r0:r0 + r] = part.transpose(1, 2, 0, 3)
+
+    def fill_codes(self, r0: int, q: np.ndarray) -> None:
+        """Pack this plane's bits of codes q (r, U, S) into rows r0.. ."""
+        s, (r, u, unit) = self.spec, q.shape
+        f = s.fields
+        fields = np.zeros((r, self.a * f, unit), np.uint8)
+        fields[:, :u] = (q >> s.shift) & ((1 << s.bits) - 1)
+        fields = fields.reshape(r, self.a, f, unit) << (np.arange(f, dtype=np.uint8) * s.bits)[:, None]
+        self.data[:, 0, r0:r0 + r] = np.bitwise_or.reduce(fields, axis=2).transpose(1, 0, 2)
+
+    def unpack_into(self, rows, codes: np.ndarray, first: bool) -> None:
+        """Write (first) or OR this plane's fields for `rows` into codes (>= n_units, g, S) uint8."""
+        s, f = self.spec, self.spec.fields
+        p = self.data[:, :, rows]                          # (A, B, g, S)
+        g = p.shape[2]
+        src = p.reshape(self.a, 1, s.stride, -1).view(np.uint64)          # (A, 1, B, g*S/8)
+        dst = codes[:self.n_units].reshape(self.a, f, s.stride, -1).view(np.uint64)
+        out = dst if first else scratch("plane", (self.a, f, s.stride, g * p.shape[3] // 8), np.uint64)
+        if self.n_left:
+            np.left_shift(src, self.left, out=out[:, :self.n_left])
+        if self.n_left < f:
+            np.right_shift(src, self.right, out=out[:, self.n_left:])
+        np.bitwise_and(out, self.mask, out=out)
+        if not first:
+            np.bitwise_or(dst, out, out=dst)
+
+
+class Planes:
+    """All planes of one tensor's codes: (R, U, S) codes in about the file's bytes."""
+
+    def __init__(self, specs: tuple[PlaneSpec, ...], rows: int, n_units: int, unit: int, signed: bool):
+        self.n_units, self.unit = n_units, unit
+        dtype = np.int8 if signed else np.uint8
+        self.planes = [Plane(s, n_units, rows, unit, dtype if s.bits == 8 else np.uint8) for s in specs]
+        self.width = max(p.n_units for p in self.planes)   # units of the unpack buffer
+
+    @property
+    def nbytes(self) -> int:
+        return sum(p.data.nbytes for p in self.planes)
+
+    def fill(self, r0: int, blocks: np.ndarray, codes) -> None:
+        """Store rows r0.. from raw blocks (r, NB, type_size); codes(blocks) gives (r, U, S)
+        codes for planes not stored in the blocks as such."""
+        q = None
+        for p in self.planes:
+            if p.spec.start is not None:
+                p.fill_raw(r0, blocks)
+            else:
+                q = codes(blocks) if q is None else q
+                p.fill_codes(r0, q)
+
+    def unpack(self, rows) -> np.ndarray:
+        """(U, g, S) codes of `rows` (a slice or index array); a view of a scratch buffer
+        (or of the plane itself for 8-bit codes), valid until the next unpack."""
+        first = self.planes[0]
+        if first.spec.bits == 8:
+            p = first.data[:, :, rows]
+            return p.reshape(self.n_units, p.shape[2], self.unit)
+        g = len(range(*rows.indices(first.data.shape[2]))) if isinstance(rows, slice) else len(rows)
+        codes = scratch("codes", (self.width, g, self.unit), np.uint8)
+        for i, p in enumerate(self.planes):
+            p.unpack_into(rows, codes, first=i == 0)
+        return codes[:self.n_units]

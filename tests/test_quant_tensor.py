@@ -1,0 +1,135 @@
+"""QuantTensor against gguf-py's dequantized weights: bit-exact decoding, float32-accurate products."""
+
+import numpy as np
+import pytest
+from gguf import GGMLQuantizationType
+from gguf.constants import GGML_QUANT_SIZES
+from gguf.quants import dequantize as reference
+
+from minfer_wasm.errors import GGUFError, UnsupportedError
+from minfer_wasm.ggml_types import row_nbytes
+from minfer_wasm.gguf import GGUFFile, TensorInfo
+from minfer_wasm.quants import QuantTensor, tensor
+from minfer_wasm.sources import FileSource
+from quant_blocks import FLOATS, QUANTS, random_raw, type_id
+
+ROWS = 37            # odd, and not a multiple of the group size below
+GROUP_ROWS = 8       # rows per group in these tests (the default groups are ~1 MiB)
+LOAD_ROWS = 5        # rows decoded per step while loading
+
+
+def _block_size(name: str) -> int:
+    return GGML_QUANT_SIZES[GGMLQuantizationType[name]][0]
+
+
+def _tensor(name, shape, raw, monkeypatch=None):
+    if monkeypatch is not None:
+        monkeypatch.setattr(tensor, "GROUP_WEIGHTS", GROUP_ROWS * shape[-1])
+        monkeypatch.setattr(tensor, "LOAD_WEIGHTS", LOAD_ROWS * shape[-1])
+    info = TensorInfo(f"test.{name}", type_id(name), tuple(shape), 0, raw.nbytes)
+    return QuantTensor.from_bytes(info, raw.tobytes())
+
+
+def _close(got: np.ndarray, want: np.ndarray) -> None:
+    """Agreement to float32 rounding, measured against the size of the result."""
+    err = np.linalg.norm(got.astype(np.float64) - want) / np.linalg.norm(want)
+    assert err < 1e-5, err
+
+
+@pytest.fixture(params=FLOATS + QUANTS)
+def case(request, monkeypatch):
+    name = request.param
+    block = _block_size(name)
+    shape = (ROWS, 3 * block if block > 1 else 48)
+    raw = random_raw(name, shape, np.random.default_rng(len(name) * 7 + block))
+    w = reference(raw, GGMLQuantizationType[name]).reshape(shape)      # (ROWS, cols) float32
+    return name, _tensor(name, shape, raw, monkeypatch), w
+
+
+def test_dequantize_bit_exact(case):
+    name, t, w = case
+    got = t.dequantize()
+    assert got.dtype == np.float32 and got.shape == w.shape
+    assert np.array_equal(got, w), name
+
+
+def test_take_rows_bit_exact(case):
+    _, t, w = case
+    ids = np.array([ROWS - 1, 0, 3, 3, 17, 9, 10, 11, 12, 13, 14, 15, 16, 30])   # spans several groups
+    assert np.array_equal(t.take_rows(ids), w[ids])
+    assert t.take_rows([]).shape == (0, w.shape[1])
+
+
+def test_matvec_matches_dequantized_product(case):
+    _, t, w = case
+    x = np.random.default_rng(3).standard_normal(w.shape[1]).astype(np.float32)
+    y = t.matvec(x)
+    assert y.dtype == np.float32 and y.shape == (ROWS,)
+    _close(y, w.astype(np.float64) @ x)
+
+
+@pytest.mark.parametrize("n", [1, 4])
+def test_matmul_matches_dequantized_product(case, n):
+    _, t, w = case
+    x = np.random.default_rng(n).standard_normal((n, w.shape[1])).astype(np.float32)
+    y = t.matmul(x)
+    assert y.dtype == np.float32 and y.shape == (n, ROWS)
+    _close(y, x.astype(np.float64) @ w.T)
+
+
+def test_default_groups_and_row_vector_shapes():
+    """A 1-D tensor (a norm weight) and a matrix taller than one default group."""
+    rng = np.random.default_rng(5)
+    raw = random_raw("Q8_0", (1, 64), rng)
+    t = _tensor("Q8_0", (64,), raw)
+    assert np.array_equal(t.dequantize(), reference(raw, GGMLQuantizationType.Q8_0).reshape(64))
+    rows = tensor.GROUP_WEIGHTS // 256 + 3
+    raw = random_raw("Q4_K", (rows, 256), rng)
+    t = _tensor("Q4_K", (rows, 256), raw)
+    w = reference(raw, GGMLQuantizationType.Q4_K)
+    x = rng.standard_normal(256).astype(np.float32)
+    _close(t.matvec(x), w.astype(np.float64) @ x)
+
+
+@pytest.mark.parametrize("name", QUANTS)
+def test_resident_bytes_near_file_bytes(name):
+    """Repacked planes + float32 block scales stay close to the file's size; raw bytes are not kept."""
+    shape = (64, 2048)
+    raw = bytearray(random_raw(name, shape, np.random.default_rng(6)).tobytes())
+    info = TensorInfo("t", type_id(name), shape, 0, len(raw))
+    t = QuantTensor.from_bytes(info, raw)
+    before = t.dequantize().copy()
+    assert t.nbytes <= 1.25 * len(raw), t.nbytes / len(raw)
+    raw[:] = bytes(len(raw))                       # the tensor must hold its own copy
+    assert np.array_equal(t.dequantize(), before)
+
+
+def test_errors_name_the_tensor():
+    with pytest.raises(UnsupportedError, match="test.IQ4_NL.*IQ4_NL"):
+        QuantTensor.from_bytes(TensorInfo("test.IQ4_NL", 20, (1, 32), 0, 18), bytes(18))
+    with pytest.raises(GGUFError, match="tensor 'w'.*Q4_0"):
+        QuantTensor.from_bytes(TensorInfo("w", 2, (2, 32), 0, 18), bytes(18))
+    t = _tensor("Q4_0", (2, 32), np.zeros((2, 18), np.uint8))
+    with pytest.raises(ValueError, match="test.Q4_0"):
+        t.matvec(np.zeros(31, np.float32))
+    with pytest.raises(ValueError, match="row index"):
+        t.take_rows([2])
+
+
+def test_real_model_tensors(smollm2_path, gemma3_path):
+    """The first 64 rows of one matrix of each type in the real models."""
+    x_rng = np.random.default_rng(7)
+    for path in (smollm2_path, gemma3_path):
+        gguf = GGUFFile.open(FileSource(str(path)))
+        seen = set()
+        for info in gguf.tensors.values():
+            if info.ggml_type in seen or len(info.shape) != 2:
+                continue
+            seen.add(info.ggml_type)
+            rows, cols = min(64, info.shape[0]), info.shape[1]
+            raw = np.frombuffer(gguf.source.read(info.offset, rows * row_nbytes(info.ggml_type, cols)), np.uint8)
+            t = QuantTensor.from_bytes(TensorInfo(info.name, info.ggml_type, (rows, cols), 0, raw.size), raw)
+            w = reference(raw.reshape(rows, -1), GGMLQuantizationType(info.ggml_type))
+            assert np.array_equal(t.dequantize(), w), info.name
+            x = x_rng.standard_normal(cols).astype(np.float32)
+            _close(t.matvec(x), w.astype(np.float64) @ x)
