@@ -34,13 +34,8 @@ class ByteLevelBPE:
     def __init__(self, vocab: Vocab):
         self.pre = PreTokenizer(vocab.pre)
         self._ids = {t: i for i, t in enumerate(vocab.tokens)}
-        ranks = {}
-        for rank, merge in enumerate(vocab.merges):
-            cut = merge.find(" ", 1)      # as llama.cpp: a merge's left side is never empty
-            if cut > 0:
-                ranks.setdefault((merge[:cut], merge[cut + 1:]), rank)
-        self._ranks = ranks
-        self._rank = lambda left, right: ranks.get((left, right))
+        # "left right" -> rank; the first of duplicate merges wins, as in llama.cpp
+        self._ranks = {m: r for r, m in reversed(list(enumerate(vocab.merges)))}
         self._cache: dict[str, list[int]] = {}
 
     def encode(self, text: str) -> list[int]:
@@ -61,7 +56,7 @@ class ByteLevelBPE:
         if self.pre.rule.ignore_merges and word in self._ids:
             return [self._ids[word]]
         out = []
-        for symbol in merge(list(word), self._rank):
+        for symbol in merge(list(word), self._ranks, " "):
             tid = self._ids.get(symbol)
             if tid is not None:
                 out.append(tid)

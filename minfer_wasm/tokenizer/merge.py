@@ -1,23 +1,23 @@
 """The BPE merge loop shared by both tokenizers: best pair first, leftmost on ties.
 
-`symbols` starts as single characters; `priority(left, right)` is the key of merging that
-adjacent pair (lower merges first) or None when the pair does not merge. A heap of candidate
-pairs over a linked list of symbols: HF tokenizers `models/bpe/word.rs` `Word::merge_all`,
-llama.cpp `llm_tokenizer_bpe_session` / `llm_tokenizer_spm_session`.
+`symbols` starts as single characters; `priority[left + sep + right]` is the key of merging an
+adjacent pair (lower merges first), with no entry for a pair that does not merge. A heap of
+candidate pairs over a linked list of symbols: HF tokenizers `models/bpe/word.rs`
+`Word::merge_all`, llama.cpp `llm_tokenizer_bpe_session` / `llm_tokenizer_spm_session`.
 """
 
 import heapq
-from typing import Callable
 
 
-def merge(symbols: list[str], priority: Callable[[str, str], float | None]) -> list[str]:
+def merge(symbols: list[str], priority: dict[str, float], sep: str) -> list[str]:
     n = len(symbols)
     if n < 2:
         return symbols
+    get = priority.get
     nxt = [*range(1, n), -1]           # linked list over symbol slots; "" marks a merged-away slot
     prv = [*range(-1, n - 1)]
     heap = [(key, i, symbols[i], symbols[i + 1]) for i in range(n - 1)
-            if (key := priority(symbols[i], symbols[i + 1])) is not None]
+            if (key := get(symbols[i] + sep + symbols[i + 1])) is not None]
     heapq.heapify(heap)
     while heap:
         _, i, left, right = heapq.heappop(heap)
@@ -30,9 +30,9 @@ def merge(symbols: list[str], priority: Callable[[str, str], float | None]) -> l
         k = nxt[i] = nxt[j]
         if k >= 0:
             prv[k] = i
-            if (key := priority(merged, symbols[k])) is not None:
+            if (key := get(merged + sep + symbols[k])) is not None:
                 heapq.heappush(heap, (key, i, merged, symbols[k]))
         p = prv[i]
-        if p >= 0 and (key := priority(symbols[p], merged)) is not None:
+        if p >= 0 and (key := get(symbols[p] + sep + merged)) is not None:
             heapq.heappush(heap, (key, p, symbols[p], merged))
     return [s for s in symbols if s]

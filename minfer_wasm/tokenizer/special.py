@@ -14,8 +14,9 @@ class SpecialMatcher:
     def __init__(self, texts: dict[str, int]):
         self._ids = {t: i for t, i in texts.items() if t}
         self._prefixes = {t[:k] for t in self._ids for k in range(1, len(t))}
-        starts = sorted({t[0] for t in self._ids})
-        self._start = re.compile("[" + "".join(map(re.escape, starts)) + "]") if starts else None
+        # where a token may start: its first two characters (or its only one) are there
+        heads = sorted({t[:2] for t in self._ids}, key=lambda h: (-len(h), h))
+        self._start = re.compile("|".join(map(re.escape, heads))) if heads else None
 
     def split(self, text: str) -> list[str | int]:
         if self._start is None:

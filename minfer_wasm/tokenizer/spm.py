@@ -11,12 +11,15 @@ with "▁" inside (Gemma 3 has one: ">▁</"), so the text is cut before every "
 spans, and each cut-out word is merged on its own and cached: the same result, much faster.
 """
 
+import re
+
 import numpy as np
 
 from .merge import merge
 from .vocab import BYTE, NORMAL, USER_DEFINED, Vocab, ids_of_types
 
 SPACE = "\u2581"
+_WORD = re.compile(f"{SPACE}[^{SPACE}]*|[^{SPACE}]+")
 _CACHE_LIMIT = 1 << 16
 
 
@@ -26,8 +29,7 @@ class SentencePieceBPE:
         normal = ids_of_types(vocab, NORMAL)
         pieces = [tokens[i] for i in normal]
         scores = vocab.scores[normal] if vocab.scores is not None else np.zeros(len(normal))
-        neg_score = dict(zip(pieces, (-scores).tolist()))      # piece -> merge key, lower first
-        self._priority = lambda left, right: neg_score.get(left + right)
+        self._neg_score = dict(zip(pieces, (-scores).tolist()))  # piece -> merge key, lower first
         text_ids = ids_of_types(vocab, NORMAL, USER_DEFINED)
         self._ids = dict(zip([tokens[i] for i in text_ids], text_ids))
         byte_ids = {tokens[i]: i for i in ids_of_types(vocab, BYTE)}
@@ -53,21 +55,29 @@ class SentencePieceBPE:
         return out
 
     def _words(self, text: str) -> list[str]:
-        cuts = [i for i, c in enumerate(text) if c == SPACE and i > 0]
-        if self._crossing and cuts:
-            spanned = set()
-            for piece, offsets in self._crossing:
-                at = text.find(piece)
-                while at >= 0:
-                    spanned.update(at + k for k in offsets)
-                    at = text.find(piece, at + 1)
-            cuts = [i for i in cuts if i not in spanned]
-        bounds = [0, *cuts, len(text)]
-        return [text[a:b] for a, b in zip(bounds, bounds[1:]) if b > a]
+        words = _WORD.findall(text)                  # each "▁" starts a word
+        if not self._crossing or len(words) < 2:
+            return words
+        spanned = set()
+        for piece, offsets in self._crossing:
+            at = text.find(piece)
+            while at >= 0:
+                spanned.update(at + k for k in offsets)
+                at = text.find(piece, at + 1)
+        if not spanned:
+            return words
+        joined, start = [words[0]], len(words[0])
+        for word in words[1:]:
+            if start in spanned:                     # a piece spans this cut: keep it whole
+                joined[-1] += word
+            else:
+                joined.append(word)
+            start += len(word)
+        return joined
 
     def _encode_word(self, word: str) -> list[int]:
         out = []
-        for symbol in merge(list(word), self._priority):
+        for symbol in merge(list(word), self._neg_score, ""):
             tid = self._ids.get(symbol)
             if tid is not None:
                 out.append(tid)
