@@ -103,7 +103,7 @@ def cmd_generate(args) -> int:
                           "stop_reason": generation.stop_reason, "timings": timings.as_dict()},
                          ensure_ascii=False))
     else:
-        print()
+        print(flush=True)
         _log(f"[{len(prompt_ids)} prompt tokens, {timings.prompt_tps:.1f} tok/s; {len(ids)} generated, "
              f"{timings.decode_tps:.1f} tok/s; first token {timings.ttft_s * 1000:.0f} ms; "
              f"stop: {generation.stop_reason}]")

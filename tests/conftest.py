@@ -1,0 +1,15 @@
+"""Shared fixtures: the real models, pulled (and sha256-checked) into the user cache on first use."""
+
+import pytest
+
+from minfer_wasm import model_store
+
+
+@pytest.fixture(scope="session")
+def smollm2_path():
+    return model_store.pull("smollm2-135m", log=lambda _: None)
+
+
+@pytest.fixture(scope="session")
+def gemma3_path():
+    return model_store.pull("gemma3-270m", log=lambda _: None)

@@ -1,0 +1,66 @@
+"""`minfer-wasm generate` end to end on the real SmolLM2, against the transformers fixture.
+
+The CLI tokenizes the fixture's prompt text (special-token text parsed as special tokens)
+and decodes greedily; the prompt ids and the continuation must be transformers' own (the
+continuation until the reference's top-2 logits come within 0.1 of each other).
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from minfer_wasm.gguf import GGUFFile
+from minfer_wasm.tokenizer import Tokenizer
+
+FIXTURE = Path(__file__).parent / "fixtures" / "reference_smollm2.json"
+MARGIN = 0.1
+
+
+def test_generate_greedy_matches_reference(tmp_path, smollm2_path):
+    case = json.loads(FIXTURE.read_text())["cases"][0]
+    steps = len(case["continuation"])
+    logits_file = tmp_path / "logits.npy"
+    result = subprocess.run(
+        [sys.executable, "-m", "minfer_wasm", "generate", "--model", str(smollm2_path), "--prompt", case["text"],
+         "--temperature", "0", "--ignore-eos", "--max-tokens", str(steps), "--json",
+         "--logits-out", str(logits_file)],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+
+    assert out["prompt_ids"] == case["prompt_ids"]
+    assert len(out["ids"]) == steps and out["stop_reason"] == "length"
+    margins = np.array(case["margins"])
+    n_compared = int(np.argmax(margins < MARGIN)) if (margins < MARGIN).any() else steps
+    assert out["ids"][:n_compared] == case["continuation"][:n_compared]
+
+    logits = np.load(logits_file)
+    assert logits.dtype == np.float32 and logits.shape == (steps, 49152)
+    assert (logits.argmax(axis=1) == out["ids"]).all()          # greedy picked each token from these
+    first = logits[0][np.array(case["first_top_ids"])]
+    assert np.abs(first - np.array(case["first_top_logits"], np.float32)).max() <= 0.05
+
+    tokenizer = Tokenizer.from_metadata(GGUFFile.open(smollm2_path).metadata)
+    assert out["text"] == tokenizer.decode(out["ids"], skip_special=True)
+    for key in ("prompt_tps", "decode_tps", "ttft_s"):
+        assert out["timings"][key] > 0
+
+
+def test_tokenize_cli_adds_special_tokens_as_metadata_says(smollm2_path):
+    texts = ["Hello world", "<|im_start|>user", " 12345 "]
+    result = subprocess.run([sys.executable, "-m", "minfer_wasm", "tokenize", "--model", str(smollm2_path)],
+                            input="".join(json.dumps(t) + "\n" for t in texts),
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    tokenizer = Tokenizer.from_metadata(GGUFFile.open(smollm2_path).metadata)
+    assert rows == [tokenizer.encode(t) for t in texts]
+    im_start = GGUFFile.open(smollm2_path).metadata["tokenizer.ggml.tokens"].index("<|im_start|>")
+    assert rows[1][0] == im_start                                  # parsed as the special token
+    plain = subprocess.run([sys.executable, "-m", "minfer_wasm", "tokenize", "--model", str(smollm2_path),
+                            "--no-special"], input=json.dumps(texts[1]) + "\n",
+                           capture_output=True, text=True, timeout=120)
+    assert im_start not in json.loads(plain.stdout)
