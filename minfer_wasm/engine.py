@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .chat_template import ChatTemplate
+from .config import ModelConfig
 from .gguf import GGUFFile
 from .model import Model
 from .model_store import is_url, resolve_path
@@ -32,7 +33,8 @@ class Engine:
     def load(cls, model: "str | ByteSource", log=print) -> "Engine":
         source = open_model_source(model, log) if isinstance(model, str) else model
         gguf = GGUFFile.open(source)
-        # Tokenizer and template first: they fail fast on a bad file, before the weights are read.
+        # Check the architecture, tokenizer and template before any weight is read: a bad file fails fast.
+        ModelConfig.from_metadata(gguf.metadata)
         tokenizer = Tokenizer.from_metadata(gguf.metadata)
         template = ChatTemplate.from_metadata(gguf.metadata)
         return cls(gguf, Model.from_gguf(gguf), tokenizer, template)
