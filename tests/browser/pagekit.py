@@ -1,0 +1,68 @@
+"""Driving the chat page the way a person does (through its labels and roles), and the native
+reference its answers are compared with."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Page, expect
+
+from minfer_wasm.chat import Chat
+from minfer_wasm.sampling import SamplingParams
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SUBPATH = "/deep/sub/path/"         # the test server mounts the site again below this prefix
+NO_RANGE = "/no-range/"             # ... and again here, ignoring Range like a plain static server
+READY_TIMEOUT_MS = 240_000          # Pyodide start + model download + load on a busy 2-core box
+ANSWER_TIMEOUT_MS = 180_000
+PAGE_N_CTX = 2048                   # the context length the page asks the worker for
+
+
+def status(page: Page):
+    return page.get_by_test_id("status")
+
+
+def wait_state(page: Page, state: str, timeout: int = READY_TIMEOUT_MS) -> None:
+    expect(status(page)).to_have_attribute("data-state", state, timeout=timeout)
+
+
+def open_ready(context, url: str) -> Page:
+    """A new page at `url`, waited on until its default model is ready."""
+    page = context.new_page()
+    page.goto(url)
+    wait_state(page, "ready")
+    return page
+
+
+def ask(page: Page, text: str, *, max_tokens: int, temperature: float = 0.0):
+    """Send `text` with these settings and wait for the answer to finish; returns the answer's
+    message element (its data-stop-reason and data-prompt-tokens-evaluated describe the turn)."""
+    page.get_by_label("Temperature").fill(str(temperature))
+    page.get_by_label("Max tokens").fill(str(max_tokens))
+    page.get_by_role("textbox", name="Message").fill(text)
+    page.get_by_role("button", name="Send").click()
+    message = page.locator(".msg-assistant").last
+    expect(message).to_have_attribute("data-stop-reason", re.compile(r".+"), timeout=ANSWER_TIMEOUT_MS)
+    wait_state(page, "ready", ANSWER_TIMEOUT_MS)
+    return message
+
+
+def answer_text(message) -> str:
+    return message.locator('[data-role="assistant"]').text_content()
+
+
+def new_chat(page: Page) -> None:
+    page.get_by_role("button", name="New chat").click()
+    expect(page.locator('[data-role="assistant"]')).to_have_count(0)
+
+
+def native_chat(engine) -> Chat:
+    """A native conversation set up like the page's (no system prompt, same context length)."""
+    return Chat(engine, None, n_ctx=PAGE_N_CTX)
+
+
+def native_answer(chat: Chat, text: str, max_tokens: int) -> str:
+    """The greedy answer, with the page's other sampling defaults."""
+    return "".join(chat.send(text, SamplingParams(temperature=0.0), max_tokens=max_tokens))

@@ -1,0 +1,139 @@
+"""The chat page in headless Chromium, against the same model run natively.
+
+One page (one Pyodide start, one model download) serves every test in this module; each test
+starts with "New chat". Answers are greedy and short: the model decodes a few tokens per second
+in Pyodide.
+"""
+
+import numpy as np
+import pytest
+from gguf import GGUFWriter
+from playwright.sync_api import expect
+
+from minfer_wasm.sampling import SamplingParams
+from pagekit import (NO_RANGE, answer_text, ask, native_answer, native_chat, new_chat, open_ready,
+                     wait_state)
+
+
+@pytest.fixture(scope="module")
+def page(chromium, server):
+    context = chromium.new_context()
+    page = open_ready(context, server.url)
+    yield page
+    context.close()
+
+
+def test_page_becomes_ready_with_the_default_model(page, native_engine):
+    expect(page.get_by_role("button", name="Send")).to_be_enabled()
+    expect(page.get_by_role("button", name="Stop")).to_be_disabled()
+    expect(page.get_by_role("region", name="Loading progress")).to_be_hidden()
+    expect(page.locator("header")).to_contain_text(native_engine.model.config.arch)
+
+
+def test_greedy_answer_matches_native_engine(page, native_engine):
+    new_chat(page)
+    question = "What is the capital of France?"
+    message = ask(page, question, max_tokens=12)
+    assert answer_text(message) == native_answer(native_chat(native_engine), question, 12)
+    assert message.get_attribute("data-stop-reason") in ("eog", "length")
+
+
+def test_tokens_arrive_incrementally(page):
+    new_chat(page)
+    # Record the answer's text at every DOM change, with the status at that moment.
+    page.evaluate("""() => {
+        window.__snapshots = [];
+        const status = document.querySelector('[data-testid="status"]');
+        new MutationObserver(() => {
+            const bodies = document.querySelectorAll('[data-role="assistant"]');
+            if (bodies.length) window.__snapshots.push([bodies[bodies.length - 1].textContent, status.dataset.state]);
+        }).observe(document.querySelector('[role="log"]'), {subtree: true, childList: true, characterData: true});
+    }""")
+    final = answer_text(ask(page, "Count from one to ten in words.", max_tokens=12))
+    during = [text for text, state in page.evaluate("window.__snapshots") if state == "generating" and text]
+    distinct = list(dict.fromkeys(during))
+    assert len(distinct) >= 3, f"the answer appeared in {len(distinct)} steps: {distinct}"
+    assert all(final.startswith(text) for text in distinct)
+    assert [len(t) for t in distinct] == sorted(len(t) for t in distinct)
+
+
+def test_stop_ends_the_answer_early_and_the_next_message_works(page, native_engine):
+    new_chat(page)
+    question = "Write a long story about a dragon who learns to bake bread."
+    page.get_by_label("Temperature").fill("0")
+    page.get_by_label("Max tokens").fill("200")
+    page.get_by_role("textbox", name="Message").fill(question)
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator('[data-role="assistant"]').last).to_have_text(r"\S", timeout=180_000)
+    page.get_by_role("button", name="Stop").click()
+    wait_state(page, "ready", 60_000)
+    stopped = page.locator(".msg-assistant").last
+    expect(stopped).to_have_attribute("data-stop-reason", "interrupted")
+    partial = answer_text(stopped)
+
+    # The native conversation, interrupted after the same text: the page's partial answer is
+    # where the greedy answer stood, and the conversation goes on from there in both.
+    chat = native_chat(native_engine)
+    pieces = chat.send(question, SamplingParams(temperature=0.0), max_tokens=200)
+    native = ""
+    for piece in pieces:
+        native += piece
+        if len(native) >= len(partial):
+            break
+    pieces.close()
+    assert native == partial
+
+    follow_up = "Thank you! Now say hello."
+    message = ask(page, follow_up, max_tokens=8)
+    assert answer_text(message) == native_answer(chat, follow_up, 8)
+
+
+def test_second_turn_reuses_the_cache(page, native_engine):
+    new_chat(page)
+    chat = native_chat(native_engine)
+    first = ask(page, "Name a fruit.", max_tokens=8)
+    assert answer_text(first) == native_answer(chat, "Name a fruit.", 8)
+    first_prompt = native_engine.encode_chat(chat.messages[:1])
+    assert int(first.get_attribute("data-prompt-tokens-evaluated")) == len(first_prompt)
+
+    second = ask(page, "Name a vegetable.", max_tokens=8)
+    assert answer_text(second) == native_answer(chat, "Name a vegetable.", 8)
+    evaluated = int(second.get_attribute("data-prompt-tokens-evaluated"))
+    full_prompt = native_engine.encode_chat(chat.messages[:3])
+    assert evaluated == chat.last_timings.prompt_tokens
+    assert 0 < evaluated < len(full_prompt)
+
+
+def _load_url(page, url: str) -> None:
+    page.get_by_label("Model URL").fill(url)
+    page.get_by_role("button", name="Load", exact=True).click()
+
+
+def test_model_errors_are_shown_and_a_good_model_loads_after(page, server, native_engine):
+    model_file = next((server.site / "models").glob("*.gguf")).name
+    writer = GGUFWriter(server.site / "models" / "unsupported-arch.gguf", "bert")
+    writer.add_tensor("token_embd.weight", np.zeros((4, 32), np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+    cases = [
+        ("models/missing.gguf", "Could not read the model", "404"),
+        (f"{NO_RANGE[1:]}models/{model_file}", "Could not read the model", "Range"),
+        ("index.html", "Not a GGUF model", "GGUF"),
+        ("models/unsupported-arch.gguf", "Unsupported model", "bert"),
+    ]
+    banner = page.get_by_role("alert")
+    for url, title, detail in cases:
+        _load_url(page, url)
+        wait_state(page, "error", 120_000)
+        expect(banner).to_contain_text(title)
+        expect(banner).to_contain_text(detail)
+        expect(page.get_by_role("button", name="Send")).to_be_disabled()
+
+    page.get_by_role("button", name="Use the built-in model").click()
+    wait_state(page, "ready")
+    expect(banner).to_be_hidden()
+    message = ask(page, "Say hi.", max_tokens=6)
+    assert answer_text(message) == native_answer(native_chat(native_engine), "Say hi.", 6)

@@ -1,0 +1,44 @@
+"""The built site as a static site: offline after one visit, from a sub-path, on its own origin.
+
+The test server is also Chromium's HTTP proxy and records every request the browser makes (page,
+worker and service worker alike), so "nothing reached the network" and "nothing left the origin"
+are checked on the wire, not inferred from the page.
+"""
+
+from urllib.parse import urlsplit
+
+from pagekit import SUBPATH, answer_text, ask, native_answer, native_chat, open_ready, wait_state
+
+
+def test_offline_reload_still_answers(chromium, server, native_engine):
+    context = chromium.new_context()
+    try:
+        page = open_ready(context, server.url)
+        page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=60_000)
+        context.set_offline(True)
+        seen = len(server.requests)
+        page.reload()
+        wait_state(page, "ready")
+        message = ask(page, "What is two plus two?", max_tokens=8)
+        assert answer_text(message) == native_answer(native_chat(native_engine), "What is two plus two?", 8)
+        assert server.requests[seen:] == [], "requests reached the server while offline"
+    finally:
+        context.close()
+
+
+def test_site_works_from_a_sub_path_and_stays_on_its_origin(chromium, server, native_engine):
+    seen = len(server.requests)
+    context = chromium.new_context()
+    try:
+        page = open_ready(context, server.url + SUBPATH.lstrip("/"))
+        message = ask(page, "Say hello.", max_tokens=6)
+        assert answer_text(message) == native_answer(native_chat(native_engine), "Say hello.", 6)
+    finally:
+        context.close()
+    origin = urlsplit(server.origin).netloc
+    requests = server.requests[seen:]
+    assert any(urlsplit(path).path.endswith(".gguf") for _, path in requests), "the proxy saw no model request"
+    foreign = [(cmd, path) for cmd, path in requests if cmd == "CONNECT" or urlsplit(path).netloc != origin]
+    assert foreign == []
+    outside = [path for _, path in requests if not urlsplit(path).path.startswith(SUBPATH)]
+    assert outside == [], "requests outside the sub-path: some URL is not relative"
