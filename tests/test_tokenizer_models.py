@@ -1,78 +1,24 @@
 """The real models' tokenizers against HF `tokenizers` built from the same GGUF vocabulary.
 
-The reference is each model's original tokenizer rebuilt from what the GGUF stores (tokens,
-merges or scores, token types), configured as its original tokenizer.json / sentencepiece model
-behaves, which is where it differs from what transformers' GGUF loader would build:
-
-- SmolLM2: the original pre-tokenizer is Sequence[Digits(individual_digits=True),
-  ByteLevel(use_regex=True)], so every digit is a piece of its own; transformers' GGUF loader
-  gives it plain ByteLevel (and llama.cpp its "smollm" rule, the same as the original).
-- Gemma 3: a SentencePiece BPE model. Its merges are the vocabulary's pieces split in two, ranked
-  by piece score; the runs of spaces, newlines and tabs are user-defined pieces matched whole
-  before merging (leftmost-longest, as sentencepiece's prefix matcher), so a run of 40 spaces is
-  31 + 9 spaces, not the powers of two that merging "▁▁" pairs would give.
-
+The references (tokenizer_reference.py) follow each model's original tokenizer where it differs
+from what transformers' GGUF loader would build:
+- SmolLM2: its tokenizer.json splits every digit on its own (Digits(individual_digits=True)
+  before ByteLevel); the GGUF loader would give it plain ByteLevel.
+- Gemma 3: SentencePiece matches its user-defined runs of spaces whole (40 spaces are 31 + 9),
+  where merging "▁▁" pairs, as the GGUF loader's BPE would, gives powers of two.
 Ids must be identical on every corpus text, with special-token parsing on and off.
 """
 
-import json
-from pathlib import Path
-
 import numpy as np
 import pytest
-from tokenizers import AddedToken, decoders, models, normalizers, pre_tokenizers
 from tokenizers import Tokenizer as HFTokenizer
 
 from minfer_wasm.gguf import GGUFFile
 from minfer_wasm.sources import FileSource
 from minfer_wasm.tokenizer import Tokenizer
 from minfer_wasm.tokenizer.bpe import BYTE_CHARS
-from minfer_wasm.tokenizer.vocab import BYTE, CONTROL, NORMAL, UNKNOWN, USER_DEFINED
-
-CORPUS = [e["text"] for e in json.loads(
-    (Path(__file__).parent / "fixtures" / "tokenizer_corpus.json").read_text())["texts"]]
-SPACE = "\u2581"
-
-
-def smollm2_reference(md: dict) -> HFTokenizer:
-    tokens, types = md["tokenizer.ggml.tokens"], md["tokenizer.ggml.token_type"]
-    merges = [tuple(m.split(" ", 1)) for m in md["tokenizer.ggml.merges"]]
-    ref = HFTokenizer(models.BPE(vocab={t: i for i, t in enumerate(tokens)}, merges=merges))
-    ref.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True),
-                                                 pre_tokenizers.ByteLevel(add_prefix_space=False)])
-    ref.decoder = decoders.ByteLevel()
-    ref.add_special_tokens([AddedToken(tokens[i], special=True, normalized=False)
-                            for i in np.flatnonzero(types == CONTROL)])
-    return ref
-
-
-def gemma3_reference(md: dict, texts: list[str]) -> HFTokenizer:
-    """SentencePiece BPE as HF BPE. Only merges whose result occurs in `texts` are listed: a
-    merge can only fire where its result is a substring of the input, so the ids of `texts`
-    are the same as with all ~500k merges, which take far longer to build."""
-    tokens, types, scores = (md["tokenizer.ggml.tokens"], md["tokenizer.ggml.token_type"],
-                             md["tokenizer.ggml.scores"])
-    # user-defined whitespace runs are stored as real spaces; sentencepiece matches them as "▁▁.."
-    spelled = [SPACE * len(t) if k == USER_DEFINED and t and not t.strip(" ") else t
-               for t, k in zip(tokens, types)]
-    normal = np.flatnonzero(types == NORMAL)
-    pieces = {tokens[i] for i in normal}
-    longest = max(map(len, pieces))
-    escaped = [t.replace(" ", SPACE) for t in texts]
-    substrings = {t[a:b] for t in escaped for a in range(len(t))
-                  for b in range(a + 2, min(a + longest, len(t)) + 1)}
-    merges = [(tokens[i][:k], tokens[i][k:])
-              for i in sorted(normal, key=lambda i: -scores[i]) if tokens[i] in substrings
-              for k in range(1, len(tokens[i]))
-              if tokens[i][:k] in pieces and tokens[i][k:] in pieces]
-    ref = HFTokenizer(models.BPE(vocab={t: i for i, t in enumerate(spelled)}, merges=merges,
-                                 unk_token="<unk>", byte_fallback=True))
-    ref.normalizer = normalizers.Replace(" ", SPACE)
-    ref.add_special_tokens([AddedToken(tokens[i], special=True, normalized=False)
-                            for i in np.flatnonzero(np.isin(types, (CONTROL, UNKNOWN)))])
-    ref.add_tokens([AddedToken(spelled[i], special=False, normalized=spelled[i].startswith(SPACE))
-                    for i in np.flatnonzero(types == USER_DEFINED)])
-    return ref
+from minfer_wasm.tokenizer.vocab import BYTE, CONTROL
+from tokenizer_reference import CORPUS, sentencepiece_reference, smollm2_reference
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +30,7 @@ def smollm2(smollm2_path):
 @pytest.fixture(scope="module")
 def gemma3(gemma3_path):
     md = GGUFFile.open(FileSource(str(gemma3_path))).metadata
-    return md, Tokenizer.from_metadata(md), gemma3_reference(md, CORPUS)
+    return md, Tokenizer.from_metadata(md), sentencepiece_reference(md, CORPUS)
 
 
 def _mismatches(tok: Tokenizer, ref: HFTokenizer, parse_special: bool) -> list[str]:
