@@ -16,7 +16,7 @@ import re
 import numpy as np
 
 from .merge import merge
-from .vocab import BYTE, NORMAL, USER_DEFINED, Vocab, ids_of_types
+from .vocab import BYTE, NORMAL, Vocab, ids_of_types
 
 SPACE = "\u2581"
 _WORD = re.compile(f"{SPACE}[^{SPACE}]*|[^{SPACE}]+")
@@ -28,12 +28,15 @@ class SentencePieceBPE:
         tokens = vocab.tokens
         normal = ids_of_types(vocab, NORMAL)
         pieces = [tokens[i] for i in normal]
+        self._piece_ids = dict(zip(pieces, normal))             # merge results and their ids
         scores = vocab.scores[normal] if vocab.scores is not None else np.zeros(len(normal))
-        self._neg_score = dict(zip(pieces, (-scores).tolist()))  # piece -> merge key, lower first
-        text_ids = ids_of_types(vocab, NORMAL, USER_DEFINED)
-        self._ids = dict(zip([tokens[i] for i in text_ids], text_ids))
+        if np.all(np.diff(scores) < 0):   # the usual case: id order is score order, one dict less
+            self._priority = self._piece_ids
+        else:
+            self._priority = dict(zip(pieces, (-scores).tolist()))  # piece -> key, lower first
         byte_ids = {tokens[i]: i for i in ids_of_types(vocab, BYTE)}
         self._byte_ids = [byte_ids.get(f"<0x{b:02X}>") for b in range(256)]
+        self._byte_fallback = None not in self._byte_ids
         self._unk_id = vocab.unk_id
         # pieces with "▁" past their first character, and where in them it sits
         self._crossing = [(t, [k for k in range(1, len(t)) if t[k] == SPACE])
@@ -77,11 +80,11 @@ class SentencePieceBPE:
 
     def _encode_word(self, word: str) -> list[int]:
         out = []
-        for symbol in merge(list(word), self._neg_score, ""):
-            tid = self._ids.get(symbol)
+        for symbol in merge(list(word), self._priority, ""):
+            tid = self._piece_ids.get(symbol)
             if tid is not None:
                 out.append(tid)
-            elif all(b is not None for b in self._byte_ids):
+            elif self._byte_fallback:
                 out += [self._byte_ids[b] for b in symbol.encode("utf-8", "surrogatepass")]
             elif self._unk_id is not None:
                 out.append(self._unk_id)
