@@ -7,7 +7,7 @@ from itertools import accumulate
 import numpy as np
 import pytest
 
-from minfer_wasm.errors import GGUFError, UnsupportedError
+from minfer_wasm.errors import GGUFError, MinferError, UnsupportedError
 from minfer_wasm.tokenizer import StreamDecoder, Tokenizer
 from minfer_wasm.tokenizer.bpe import BYTE_CHARS
 from minfer_wasm.tokenizer.special import SpecialMatcher
@@ -122,6 +122,10 @@ def test_unsupported_and_malformed_files():
         Tokenizer.from_metadata(byte_vocab(token_type=np.ones(3, np.int32)))
     with pytest.raises(GGUFError, match="tokens"):
         Tokenizer.from_metadata({"tokenizer.ggml.model": "llama"})
+    tok = Tokenizer.from_metadata(byte_vocab())
+    for bad in (-1, tok.vocab_size):
+        with pytest.raises(MinferError, match=f"token id {bad} is outside"):
+            tok.decode([5, bad])
 
 
 def _leftmost_longest(text: str, texts: dict[str, int]) -> list:

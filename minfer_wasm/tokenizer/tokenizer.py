@@ -9,7 +9,8 @@ from ..errors import MinferError
 from .bpe import CHAR_BYTES, ByteLevelBPE
 from .special import SpecialMatcher
 from .spm import SPACE, SentencePieceBPE
-from .vocab import BYTE, BYTE_LEVEL_BPE, CONTROL, NORMAL, UNKNOWN, USER_DEFINED, Vocab, ids_of_types, read_vocab
+from .vocab import (BYTE, BYTE_LEVEL_BPE, CONTROL, NORMAL, UNKNOWN, USER_DEFINED, Vocab,
+                    ids_of_types, read_vocab)
 
 _TEXT_TYPES = (NORMAL, USER_DEFINED, BYTE)      # every other type is a control-like token
 
@@ -61,7 +62,7 @@ class Tokenizer:
         With add_space_prefix, the space encode() put before the text is removed again: the one
         starting the first token after any leading BOS (as SentencePiece's decoder does).
         """
-        ids = [int(i) for i in ids]
+        ids = [self._checked(int(i)) for i in ids]
         pieces = [self.token_bytes(i) if skip_special or not self.is_control(i)
                   else self.vocab.tokens[i].encode("utf-8") for i in ids]
         if self.vocab.add_space_prefix:
@@ -72,15 +73,19 @@ class Tokenizer:
 
     def token_bytes(self, token_id: int) -> bytes:
         """Raw bytes the token stands for (b'' for control tokens)."""
-        if not 0 <= token_id < self.vocab_size:
-            raise MinferError(f"token id {token_id} is outside the vocabulary (0..{self.vocab_size - 1})")
-        piece = self._bytes[token_id]
+        piece = self._bytes[self._checked(token_id)]
         if piece is None:
             piece = self._bytes[token_id] = self._piece_bytes(token_id)
         return piece
 
     def is_control(self, token_id: int) -> bool:
-        return self._types[token_id] not in _TEXT_TYPES
+        """Not text: control, unknown, unused tokens (all but normal, user-defined, byte)."""
+        return self._types[self._checked(token_id)] not in _TEXT_TYPES
+
+    def _checked(self, token_id: int) -> int:
+        if not 0 <= token_id < self.vocab_size:
+            raise MinferError(f"token id {token_id} is outside the vocabulary (0..{self.vocab_size - 1})")
+        return token_id
 
     def _piece_bytes(self, token_id: int) -> bytes:
         text, kind = self.vocab.tokens[token_id], self._types[token_id]

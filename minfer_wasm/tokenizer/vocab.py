@@ -17,16 +17,13 @@ BYTE_LEVEL_BPE, SENTENCEPIECE = "gpt2", "llama"     # values of tokenizer.ggml.m
 
 _K = "tokenizer.ggml."
 
-# llama.cpp marks a token end-of-generation by its text, besides the eos/eot/eom ids.
+# llama.cpp marks a token end-of-generation by its text, besides the eos/eot/eom ids (its
+# end-of-turn guess by text, when the file names no eot id, is one of these too).
 EOG_TEXTS = frozenset((
     "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>",
     "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]",
     "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
     "<｜end▁of▁sentence｜>", "[e~["))
-# An end-of-turn id, when the file names none, is the first token with one of these texts.
-_EOT_TEXTS = ("<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
-              "<|end_of_text|>", "<EOT>", "_<EOT>", "[EOT]", "<｜end▁of▁sentence｜>",
-              "<end_of_utterance>")
 # Fill-in-the-middle pad / repo / file-separator tokens also end generation in llama.cpp.
 _FIM_TEXTS = {
     "fim_pad": ("<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"),
@@ -122,7 +119,7 @@ def _flag(md, key, default: bool) -> bool:
 
 def _eog_ids(tokens: list[str], ids: dict) -> frozenset[int]:
     """Every end-of-generation id, as llama.cpp collects them (`special_eog_ids`)."""
-    wanted = EOG_TEXTS.union(_EOT_TEXTS, *_FIM_TEXTS.values())
+    wanted = EOG_TEXTS.union(*_FIM_TEXTS.values())
     first: dict[str, int] = {}
     for i, text in enumerate(tokens):
         if text in wanted:
@@ -134,8 +131,7 @@ def _eog_ids(tokens: list[str], ids: dict) -> frozenset[int]:
         return next((first[t] for t in texts if t in first), None)
 
     eog = {first[t] for t in EOG_TEXTS if t in first}
-    eog |= {ids.get("eos_token_id"), named_or_found("eot_token_id", _EOT_TEXTS),
-            named_or_found("eom_token_id", ("<|eom_id|>",))}
+    eog |= {ids.get("eos_token_id"), ids.get("eot_token_id"), ids.get("eom_token_id")}
     eog |= {named_or_found(f"{name}_token_id", texts) for name, texts in _FIM_TEXTS.items()}
     # gpt-oss / solar-open: "<|end|>" closes a message there, not the generation.
     if {"<|return|>", "<|call|>"} <= first.keys() or {"<|calls|>", "<|flush|>"} <= first.keys():
