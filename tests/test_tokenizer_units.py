@@ -92,6 +92,9 @@ def test_bos_eos_follow_the_file():
             tok = Tokenizer.from_metadata(byte_vocab(add_bos_token=add_bos, add_eos_token=add_eos))
             body = tok.encode("hello", add_special=False)
             assert tok.encode("hello") == [1] * add_bos + body + [0] * add_eos
+    # llama.cpp's default when the file does not say: BOS for Llama 3 vocabularies, not GPT-2
+    assert Tokenizer.from_metadata(byte_vocab(pre="llama-bpe")).add_bos
+    assert not Tokenizer.from_metadata(byte_vocab(pre="gpt2")).add_bos
     spm = Tokenizer.from_metadata(spm_vocab())             # SentencePiece: BOS unless told not to
     assert spm.add_bos and not spm.add_eos and spm.encode("a")[0] == spm.bos_id == 1
     assert not Tokenizer.from_metadata(spm_vocab(add_bos_token=False)).add_bos

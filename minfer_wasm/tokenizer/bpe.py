@@ -52,7 +52,8 @@ class ByteLevelBPE:
         return out
 
     def _encode_piece(self, piece: str) -> list[int]:
-        word = piece.encode("utf-8", "surrogatepass").decode("latin-1").translate(_LATIN1_TO_BYTE_CHARS)
+        raw = piece.encode("utf-8", "surrogatepass")
+        word = raw.decode("latin-1").translate(_LATIN1_TO_BYTE_CHARS)     # one char per byte
         if self.pre.rule.ignore_merges and word in self._ids:
             return [self._ids[word]]
         out = []

@@ -34,27 +34,30 @@ class PreTokenizerRule:
     patterns: tuple[str, ...]      # applied in order, each to the pieces of the one before
     ignore_merges: bool = False    # a piece that is a whole vocabulary token skips BPE (llama.cpp)
     normalize: str | None = None   # unicodedata form applied to text before splitting
+    adds_bos: bool = False         # llama.cpp's add_bos default for such vocabularies
 
 
 _RULES = {
     "gpt2": PreTokenizerRule((_GPT2,)),
     # llama.cpp LLAMA_VOCAB_PRE_TYPE_DEFAULT: what llama.cpp does with a file that names no
     # known pre-tokenizer; there is no tokenizer.json to follow, so llama.cpp's rule is the one.
-    "default": PreTokenizerRule((r"[\p{P}\$\+<=>\^~\|]+",
-                                 r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)",
-                                 r"\p{N}+", r"[0-9][0-9][0-9]")),
-    "llama-bpe": PreTokenizerRule((_LLAMA3,), ignore_merges=True),
+    "default": PreTokenizerRule((
+        r"[\p{P}\$\+<=>\^~\|]+",
+        r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)",
+        r"\p{N}+", r"[0-9][0-9][0-9]")),
+    "llama-bpe": PreTokenizerRule((_LLAMA3,), ignore_merges=True, adds_bos=True),
     # Qwen2's tokenizer.json normalizes to NFC before the split (llama.cpp skips that step).
     "qwen2": PreTokenizerRule((_QWEN2,), normalize="NFC"),
     # SmolLM2's tokenizer.json: Digits(individual_digits=True) then ByteLevel(use_regex=True),
     # i.e. every \p{N} character alone, then the GPT-2 pattern on what is left.
     "smollm": PreTokenizerRule((r"\p{N}", _GPT2)),
     "gpt-4o": PreTokenizerRule((_GPT4O,)),
-    "tekken": PreTokenizerRule((_TEKKEN,), ignore_merges=True),
+    "tekken": PreTokenizerRule((_TEKKEN,), ignore_merges=True, adds_bos=True),
 }
 # Other names llama.cpp gives the same rules.
 _ALIASES = {"gpt-2": "gpt2", "llama3": "llama-bpe", "llama-v3": "llama-bpe",
-            "deepseek-r1-qwen": "qwen2", "starcoder": "smollm", "refact": "smollm", "llama4": "gpt-4o"}
+            "deepseek-r1-qwen": "qwen2", "starcoder": "smollm", "refact": "smollm",
+            "llama4": "gpt-4o"}
 SUPPORTED_PRE = tuple(sorted([*_RULES, *_ALIASES]))
 
 
@@ -93,7 +96,7 @@ def to_stdlib_re(pattern: str) -> str:
             out.append(f"[^{white_space_class()}]")
         elif escaped is not None:
             if escaped.isalnum() and escaped not in "rnt":
-                raise ValueError(f"unsupported escape {token!r} in pre-tokenizer pattern {pattern!r}")
+                raise ValueError(f"unsupported escape {token!r} in pattern {pattern!r}")
             out.append(token)
         else:
             in_class = token != "]"
@@ -116,7 +119,8 @@ class PreTokenizer:
         classes = text.translate(CLASS_MAP)           # same length as text, one class per char
         spans = [(0, len(text))] if text else []
         for regex in self._regexes:
-            spans = [span for start, end in spans for span in _split_isolated(regex, classes, start, end)]
+            spans = [part for start, end in spans
+                     for part in _split_isolated(regex, classes, start, end)]
         return [text[start:end] for start, end in spans]
 
 

@@ -67,7 +67,8 @@ class Tokenizer:
                   else self.vocab.tokens[i].encode("utf-8") for i in ids]
         if self.vocab.add_space_prefix:
             first = next((k for k, i in enumerate(ids) if i != self.bos_id), None)
-            if first is not None and self._types[ids[first]] == NORMAL and pieces[first][:1] == b" ":
+            if first is not None and self._types[ids[first]] == NORMAL \
+                    and pieces[first].startswith(b" "):
                 pieces[first] = pieces[first][1:]
         return b"".join(pieces).decode("utf-8", "replace")
 
@@ -84,7 +85,8 @@ class Tokenizer:
 
     def _checked(self, token_id: int) -> int:
         if not 0 <= token_id < self.vocab_size:
-            raise MinferError(f"token id {token_id} is outside the vocabulary (0..{self.vocab_size - 1})")
+            raise MinferError(f"token id {token_id} is outside the vocabulary "
+                              f"(0..{self.vocab_size - 1})")
         return token_id
 
     def _piece_bytes(self, token_id: int) -> bytes:

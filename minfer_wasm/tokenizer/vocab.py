@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import GGUFError, UnsupportedError
+from .pretokenize import rule_for
 
 # Token types (gguf-py `TokenType`, llama.cpp `llama_token_type`).
 NORMAL, UNKNOWN, CONTROL, USER_DEFINED, UNUSED, BYTE = 1, 2, 3, 4, 5, 6
@@ -67,7 +68,8 @@ def read_vocab(md: dict) -> Vocab:
     types = _array(md, "token_type", n, np.int32, default=NORMAL)
     scores = _array(md, "scores", n, np.float32, default=None)
     merges = md.get(_K + "merges")
-    if model == BYTE_LEVEL_BPE and not (isinstance(merges, list) and merges and isinstance(merges[0], str)):
+    merges_ok = isinstance(merges, list) and merges and isinstance(merges[0], str)
+    if model == BYTE_LEVEL_BPE and not merges_ok:
         raise GGUFError(f"GGUF metadata {_K}merges is missing or not a string array "
                         f"(needed by the byte-level BPE tokenizer)")
     pre = md.get(_K + "pre") or "default"
@@ -79,7 +81,8 @@ def read_vocab(md: dict) -> Vocab:
         ids = {"bos_token_id": 1, "eos_token_id": 2, "unknown_token_id": 0} | \
               {k: v for k, v in ids.items() if v is not None}
     bos, eos = ids.get("bos_token_id"), ids.get("eos_token_id")
-    add_bos = _flag(md, "add_bos_token", spm or pre in ("llama-bpe", "llama3", "llama-v3", "tekken"))
+    # llama.cpp's default: BOS for SentencePiece and for the Llama 3 / Tekken pre-tokenizers
+    add_bos = _flag(md, "add_bos_token", spm or rule_for(pre).adds_bos)
     add_eos = _flag(md, "add_eos_token", False)
     for flag, key, tid in ((add_bos, "add_bos_token", bos), (add_eos, "add_eos_token", eos)):
         if flag and tid is None:
