@@ -126,6 +126,8 @@ CODE = [
     "\t\tdef f():\n\t\t\tpass\n",
     "a==b!=c<=d>=e->f=>g::h...i",
     "0x1F 0b1010 0o777 1e-10 3.14159f 1_000_000",
+    "<p>one</p> </p> <ol><li>x</li> </ol> a > </x> b",
+    "List<int> </int> Map<K, V> x->y >> z",
 ]
 
 NUMBERS = [
