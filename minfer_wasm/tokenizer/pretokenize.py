@@ -11,6 +11,7 @@ llama.cpp src/llama-vocab.cpp `llm_tokenizer_bpe` (pre type -> patterns) and the
 import re
 import unicodedata
 from dataclasses import dataclass
+from itertools import accumulate
 
 from ..errors import UnsupportedError
 from .unicode_classes import CLASS_MAP, category_class, white_space_class
@@ -127,6 +128,10 @@ class PreTokenizer:
 def _split_isolated(regex: re.Pattern, text: str, start: int, end: int) -> list[tuple[int, int]]:
     """Spans of the matches in text[start:end] and of the gaps between them, in order
     (HF `SplitDelimiterBehavior::Isolated`). The regex sees text[start:end] as the whole string."""
+    found = regex.findall(text, start, end)
+    if sum(map(len, found)) == end - start:       # the usual case: the matches tile the span
+        bounds = list(accumulate(map(len, found), initial=start))
+        return list(zip(bounds, bounds[1:]))
     spans, pos = [], start
     for m in regex.finditer(text, start, end):
         if m.start() > pos:
