@@ -11,15 +11,15 @@ Q4_K's 32-byte chunk c holds unit 2c in its low nibbles and 2c+1 in its high
 ones (A=4 per block, B=1, F=2, S=32). Rows r0:r1 of a plane are A*B runs of
 (r1-r0)*S contiguous bytes, so unpacking a group of rows is a few whole-array
 shifts and masks on uint64 views (8 bytes per element), whatever the format.
+Unpacking is planned as a list of ufunc calls on prebuilt views (`Step`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable, NamedTuple
 
 import numpy as np
-
-from .scratch import scratch
 
 
 @dataclass(frozen=True)
@@ -37,26 +37,30 @@ class PlaneSpec:
         return 8 // self.bits
 
 
+class Step(NamedTuple):
+    """One ufunc call: ufunc(*args, out=out)."""
+    ufunc: Callable
+    args: tuple
+    out: np.ndarray
+
+
 def _byte_mask(bits: int, shift: int) -> np.uint64:
     """((1 << bits) - 1) << shift in each of the 8 bytes of a uint64."""
     return np.uint64((((1 << bits) - 1) << shift) * 0x0101010101010101)
+
+
+def _shifts(values) -> np.ndarray:
+    return np.array(values, np.uint64).reshape(-1, 1, 1)
 
 
 class Plane:
     """One plane's bytes (A, B, R, S) and how to unpack its fields into codes."""
 
     def __init__(self, spec: PlaneSpec, n_units: int, rows: int, unit: int, dtype=np.uint8):
-        f = spec.fields
         self.spec = spec
-        self.a = -(-n_units // (f * spec.stride))        # pads packed planes to whole bytes
+        self.a = -(-n_units // (spec.fields * spec.stride))   # pads packed planes to whole bytes
         self.data = np.empty((self.a, spec.stride, rows, unit), dtype)
-        self.n_units = self.a * f * spec.stride          # units covered, padding included
-        # field k moves from bit bits*k to bit shift: left shifts for the low fields, then right
-        moves = [spec.bits * k - spec.shift for k in range(f)]
-        self.n_left = sum(m < 0 for m in moves)
-        self.left = np.array([-m for m in moves[:self.n_left]], np.uint64).reshape(-1, 1, 1)
-        self.right = np.array(moves[self.n_left:], np.uint64).reshape(-1, 1, 1)
-        self.mask = _byte_mask(spec.bits, spec.shift)
+        self.n_units = self.a * spec.fields * spec.stride    # units covered, padding included
 
     def fill_raw(self, r0: int, blocks: np.ndarray) -> None:
         """Copy this plane's bytes of blocks (r, NB, type_size) into rows r0.. ."""
@@ -73,21 +77,32 @@ class Plane:
         fields = fields.reshape(r, self.a, f, unit) << (np.arange(f, dtype=np.uint8) * s.bits)[:, None]
         self.data[:, 0, r0:r0 + r] = np.bitwise_or.reduce(fields, axis=2).transpose(1, 0, 2)
 
-    def unpack_into(self, rows, codes: np.ndarray, first: bool) -> None:
-        """Write (first) or OR this plane's fields for `rows` into codes (>= n_units, g, S) uint8."""
+    def steps(self, rows, codes: np.ndarray, tmp: np.ndarray | None) -> list[Step]:
+        """Calls that write (tmp None: the first plane) or OR (tmp: a uint64 scratch of the
+        codes' size) this plane's fields for `rows` into codes (>= n_units, g, S) uint8."""
         s, f = self.spec, self.spec.fields
-        p = self.data[:, :, rows]                          # (A, B, g, S)
-        g = p.shape[2]
-        src = p.reshape(self.a, 1, s.stride, -1).view(np.uint64)          # (A, 1, B, g*S/8)
+        p = self.data[:, :, rows]                                          # (A, B, g, S)
+        src = p.reshape(self.a, 1, s.stride, -1).view(np.uint64)           # (A, 1, B, g*S/8)
         dst = codes[:self.n_units].reshape(self.a, f, s.stride, -1).view(np.uint64)
-        out = dst if first else scratch("plane", (self.a, f, s.stride, g * p.shape[3] // 8), np.uint64)
-        if self.n_left:
-            np.left_shift(src, self.left, out=out[:, :self.n_left])
-        if self.n_left < f:
-            np.right_shift(src, self.right, out=out[:, self.n_left:])
-        np.bitwise_and(out, self.mask, out=out)
-        if not first:
-            np.bitwise_or(dst, out, out=dst)
+        if tmp is None:            # low bits: field 0 is a mask, fields k > 0 a shift and a mask
+            mask = _byte_mask(s.bits, 0)
+            steps = [Step(np.bitwise_and, (src, mask), dst[:, :1])]
+            if f > 1:
+                steps.append(Step(np.right_shift, (src, _shifts(range(s.bits, 8, s.bits))), dst[:, 1:]))
+                steps.append(Step(np.bitwise_and, (dst[:, 1:], mask), dst[:, 1:]))
+            return steps
+        # high bits: field k moves from bit bits*k up/down to bit `shift`, is masked, OR-ed in
+        out = tmp[:dst.size].reshape(dst.shape)
+        moves = [s.bits * k - s.shift for k in range(f)]
+        n_left = sum(m < 0 for m in moves)
+        steps = []
+        if n_left:
+            steps.append(Step(np.left_shift, (src, _shifts([-m for m in moves[:n_left]])), out[:, :n_left]))
+        if n_left < f:
+            steps.append(Step(np.right_shift, (src, _shifts(moves[n_left:])), out[:, n_left:]))
+        steps.append(Step(np.bitwise_and, (out, _byte_mask(s.bits, s.shift)), out))
+        steps.append(Step(np.bitwise_or, (dst, out), dst))
+        return steps
 
 
 class Planes:
@@ -98,6 +113,7 @@ class Planes:
         dtype = np.int8 if signed else np.uint8
         self.planes = [Plane(s, n_units, rows, unit, dtype if s.bits == 8 else np.uint8) for s in specs]
         self.width = max(p.n_units for p in self.planes)   # units of the unpack buffer
+        self.direct = specs[0].bits == 8                    # the plane is the codes: nothing to unpack
 
     @property
     def nbytes(self) -> int:
@@ -114,15 +130,14 @@ class Planes:
                 q = codes(blocks) if q is None else q
                 p.fill_codes(r0, q)
 
-    def unpack(self, rows) -> np.ndarray:
-        """(U, g, S) codes of `rows` (a slice or index array); a view of a scratch buffer
-        (or of the plane itself for 8-bit codes), valid until the next unpack."""
-        first = self.planes[0]
-        if first.spec.bits == 8:
-            p = first.data[:, :, rows]
-            return p.reshape(self.n_units, p.shape[2], self.unit)
-        g = len(range(*rows.indices(first.data.shape[2]))) if isinstance(rows, slice) else len(rows)
-        codes = scratch("codes", (self.width, g, self.unit), np.uint8)
+    def unpack_plan(self, rows, codes: np.ndarray | None, tmp: np.ndarray | None):
+        """(steps, q): running the steps leaves `rows`' codes in q (U, g, S). codes: a
+        (width, g, S) uint8 buffer and tmp a uint64 buffer of the same bytes (unused
+        when the plane holds the codes as such: then q is a view of the plane)."""
+        if self.direct:
+            p = self.planes[0].data[:, :, rows]
+            return [], p.reshape(self.n_units, p.shape[2], self.unit)
+        steps = []
         for i, p in enumerate(self.planes):
-            p.unpack_into(rows, codes, first=i == 0)
-        return codes[:self.n_units]
+            steps += p.steps(rows, codes, None if i == 0 else tmp)
+        return steps, codes[:self.n_units]
