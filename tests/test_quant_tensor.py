@@ -133,3 +133,25 @@ def test_real_model_tensors(smollm2_path, gemma3_path):
             assert np.array_equal(t.dequantize(), w), info.name
             x = x_rng.standard_normal(cols).astype(np.float32)
             _close(t.matvec(x), w.astype(np.float64) @ x)
+
+
+@pytest.mark.parametrize("name", ["F16", "Q4_1", "Q5_0", "Q8_0", "Q4_K", "Q6_K"])
+def test_concat_rows(name):
+    """q|k|v fused into one tensor: the same weights, row blocks in order."""
+    rng = np.random.default_rng(8)
+    cols = 2 * _block_size(name) if name != "F16" else 64
+    parts, ws = [], []
+    for rows in (5, 3, 9):
+        raw = random_raw(name, (rows, cols), rng)
+        parts.append(_tensor(name, (rows, cols), raw))
+        ws.append(reference(raw, GGMLQuantizationType[name]).reshape(rows, cols))
+    fused = QuantTensor.concat_rows(parts, "qkv")
+    w = np.concatenate(ws)
+    assert fused.shape == (17, cols) and fused.name == "qkv"
+    assert fused.nbytes == sum(p.nbytes for p in parts)
+    assert np.array_equal(fused.dequantize(), w)
+    x = rng.standard_normal(cols).astype(np.float32)
+    _close(fused.matvec(x), w.astype(np.float64) @ x)
+    other = "Q4_0" if name == "Q8_0" else "Q8_0"
+    with pytest.raises(ValueError, match="one type and row length"):
+        QuantTensor.concat_rows([parts[0], _tensor(other, (2, cols), random_raw(other, (2, cols), rng))], "bad")

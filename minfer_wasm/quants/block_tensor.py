@@ -37,12 +37,9 @@ class _Group:
         high = None if codes is None else scratch("high", (codes.nbytes // 8,), np.uint64)
         self.steps, self.q = t.planes.unpack_plan(rows, codes, high)            # q: (U, g, S)
         self.w = scratch("codes_f32", self.q.shape, np.float32)                 # (U, g, S)
-        self.tmp = scratch("tmp", (g,), np.float32)
         self.m = None if t.m is None else t.m[:, rows]                          # (NB, g)
-        if t.sc is None:           # legacy: one scale per block of k units
-            self.d = d
-            self.db = scratch("db", (nb, g), np.float32)                        # block dots
-        else:                      # K-quants: a = d * sc, c = m * mn per unit
+        self.d = d
+        if t.sc is not None:       # K-quants: a = d * sc, c = m * mn per unit
             self.d = d.reshape(nb, 1, g)
             self.sc = t.sc[:, rows].reshape(nb, k, g)
             self.a = scratch("a", (nb, k, g), np.float32)
@@ -81,6 +78,18 @@ class BlockTensor(QuantTensor):
             for mine, theirs in ((self.d, s.d), (self.m, s.m), (self.sc, s.sc), (self.mn, s.mn)):
                 if mine is not None:
                     mine[:, r0:r0 + len(b)] = theirs.T
+        self._finish()
+
+    def _concat(self, parts: "list[BlockTensor]") -> None:
+        first = parts[0]
+        self.n_units, self.per_block = first.n_units, first.per_block
+        self.planes = Planes.concat([p.planes for p in parts])
+        for field in ("d", "m", "sc", "mn"):
+            arrays = [getattr(p, field) for p in parts]
+            setattr(self, field, None if arrays[0] is None else np.concatenate(arrays, axis=1))
+        self._finish()
+
+    def _finish(self) -> None:
         self.nbytes = self.planes.nbytes + sum(a.nbytes for a in (self.d, self.m, self.sc, self.mn)
                                                if a is not None)
         self._plan, self._plan_generation = [], -1
@@ -92,39 +101,25 @@ class BlockTensor(QuantTensor):
         return self._plan
 
     def _matvec_into(self, x: np.ndarray, out: np.ndarray) -> None:
-        xu = x.reshape(self.n_units, self.qtype.unit, 1)                        # (U, S, 1)
-        xs = np.add.reduce(x.reshape(self.n_units, -1), axis=1)                 # (U,) unit sums
-        offset = np.float32(self.qtype.offset)
-        legacy = self.sc is None
-        if legacy:
-            xs = np.add.reduce(xs.reshape(self.d.shape[0], -1), axis=1)         # (NB,) block sums
-        xo = (offset * xs)[:, None] if offset else None                         # (NB|U, 1)
-        k = self.per_block
+        n_units = self.n_units
+        xu = x.reshape(n_units, self.qtype.unit, 1)                            # (U, S, 1)
+        xs = np.add.reduce(xu, axis=(1, 2))                                     # (U,) unit sums
+        offset = self.qtype.offset
+        xo = (np.float32(offset) * xs)[:, None] if offset else None             # (U, 1)
+        quants = self.sc is not None                                            # K-quant: per-unit a, c
         for gr in self._groups_plan():
             y = out[gr.rows]                                                    # (g,)
-            dots = np.matmul(gr.unpack(), xu).reshape(self.n_units, gr.g)       # (U, g); out= is slower
-            if legacy:
-                db = dots if k == 1 else gr.db                                  # (NB, g)
-                if k > 1:
-                    bd = dots.reshape(-1, k, gr.g)
-                    np.add(bd[:, 0], bd[:, 1], out=db)
-                    for i in range(2, k):
-                        np.add(db, bd[:, i], out=db)
-                if xo is not None:
-                    np.subtract(db, xo, out=db)
-                np.multiply(db, gr.d, out=db)
-                np.add.reduce(db, axis=0, out=y)
-                if gr.m is not None:
-                    np.add(y, np.matmul(xs, gr.m), out=y)
-                continue
-            np.multiply(gr.d, gr.sc, out=gr.a)                                  # (NB, k, g) = a
+            dots = np.matmul(gr.unpack(), xu).reshape(n_units, gr.g)            # (U, g): q[u] . x[u]
             if xo is not None:
                 np.subtract(dots, xo, out=dots)
-            np.multiply(dots, gr.a.reshape(dots.shape), out=dots)
+            a = gr.d                                                            # legacy: a = d (NB = U)
+            if quants:
+                a = np.multiply(gr.d, gr.sc, out=gr.a).reshape(dots.shape)     # (U, g)
+            np.multiply(dots, a, out=dots)
             np.add.reduce(dots, axis=0, out=y)
             if gr.m is not None:
-                np.multiply(gr.m, gr.mn, out=gr.c)                              # (NB, k, g) = c
-                np.add(y, np.matmul(xs, gr.c.reshape(dots.shape)), out=y)
+                c = gr.m if not quants else np.multiply(gr.m, gr.mn, out=gr.c).reshape(dots.shape)
+                np.add(y, np.matmul(xs, c), out=y)
 
     def _dequantize_group(self, rows) -> np.ndarray:
         """(g, cols) float32 weights of `rows` (slice or ids), bit-exact: w = a * (q - offset) + c;

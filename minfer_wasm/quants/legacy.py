@@ -12,8 +12,8 @@ and `m` are IEEE halves. One block holds weights w[0..31]:
                q[j] (5 bits) = nibble from qs | (bit j of qh) << 4
   Q8_0 (34 B)  | d:f16 | qs[32]: int8 q[j] |                          w = d * q
 
-The 4/5-bit types are handled in units of 16 weights (the two nibbles of qs),
-so qs is a plane as stored; qh is repacked into a plane of its own.
+Units are whole blocks; the 4-bit codes of blocks 2i and 2i+1 are repacked into
+the nibbles of one plane byte, and Q5's bit 4 into a plane of its own (planes.py).
 """
 
 from __future__ import annotations
@@ -34,13 +34,8 @@ def _with_high_bits(low: np.ndarray, qh: np.ndarray) -> np.ndarray:
     return low | (np.unpackbits(qh, axis=-1, bitorder="little") << 4)
 
 
-def _units(q: np.ndarray, unit: int) -> np.ndarray:
-    return q.reshape(q.shape[0], -1, unit)
-
-
-def _qtype(type_id, name, type_size, offset, code_bits, planes, codes, scales, unit=16):
-    return QuantType(type_id, name, 32, type_size, unit, offset, code_bits, planes,
-                     lambda b: _units(codes(b), unit), scales)
+def _qtype(type_id, name, type_size, offset, code_bits, planes, codes, scales):
+    return QuantType(type_id, name, 32, type_size, 32, offset, code_bits, planes, codes, scales)
 
 
 def _d(b):
@@ -51,19 +46,14 @@ def _d_m(b):
     return Scales(d=f16_to_f32(b[..., 0:2]), m=f16_to_f32(b[..., 2:4]))
 
 
-def _q5_high():
-    return PlaneSpec(bits=1, shift=4)   # packed from the codes: 8 units per byte
-
+# planes packed from the codes: nibbles of two blocks per byte; Q5's bit 4 of 8 blocks per byte
+_Q4 = (PlaneSpec(bits=4, shift=0),)
+_Q5 = (PlaneSpec(bits=4, shift=0), PlaneSpec(bits=1, shift=4))
 
 LEGACY_TYPES = [
-    _qtype(2, "Q4_0", 18, 8, 4, (PlaneSpec(4, 0, start=2, stop=18),),
-           lambda b: _nibbles(b[..., 2:18]), _d),
-    _qtype(3, "Q4_1", 20, 0, 4, (PlaneSpec(4, 0, start=4, stop=20),),
-           lambda b: _nibbles(b[..., 4:20]), _d_m),
-    _qtype(6, "Q5_0", 22, 16, 5, (PlaneSpec(4, 0, start=6, stop=22), _q5_high()),
-           lambda b: _with_high_bits(_nibbles(b[..., 6:22]), b[..., 2:6]), _d),
-    _qtype(7, "Q5_1", 24, 0, 5, (PlaneSpec(4, 0, start=8, stop=24), _q5_high()),
-           lambda b: _with_high_bits(_nibbles(b[..., 8:24]), b[..., 4:8]), _d_m),
-    _qtype(8, "Q8_0", 34, 0, 8, (PlaneSpec(8, 0, start=2, stop=34),),
-           lambda b: b[..., 2:34].view(np.int8), _d, unit=32),
+    _qtype(2, "Q4_0", 18, 8, 4, _Q4, lambda b: _nibbles(b[..., 2:18]), _d),
+    _qtype(3, "Q4_1", 20, 0, 4, _Q4, lambda b: _nibbles(b[..., 4:20]), _d_m),
+    _qtype(6, "Q5_0", 22, 16, 5, _Q5, lambda b: _with_high_bits(_nibbles(b[..., 6:22]), b[..., 2:6]), _d),
+    _qtype(7, "Q5_1", 24, 0, 5, _Q5, lambda b: _with_high_bits(_nibbles(b[..., 8:24]), b[..., 4:8]), _d_m),
+    _qtype(8, "Q8_0", 34, 0, 8, (PlaneSpec(8, 0, start=2, stop=34),), lambda b: b[..., 2:34].view(np.int8), _d),
 ]

@@ -69,13 +69,15 @@ class Plane:
         self.data[:, :, r0:r0 + r] = part.transpose(1, 2, 0, 3)
 
     def fill_codes(self, r0: int, q: np.ndarray) -> None:
-        """Pack this plane's bits of codes q (r, U, S) into rows r0.. ."""
+        """Pack this plane's bits of codes q (r, U, S) into rows r0.. (B = 1: unit F*a + k)."""
         s, (r, u, unit) = self.spec, q.shape
-        f = s.fields
-        fields = np.zeros((r, self.a * f, unit), np.uint8)
-        fields[:, :u] = (q >> s.shift) & ((1 << s.bits) - 1)
-        fields = fields.reshape(r, self.a, f, unit) << (np.arange(f, dtype=np.uint8) * s.bits)[:, None]
-        self.data[:, 0, r0:r0 + r] = np.bitwise_or.reduce(fields, axis=2).transpose(1, 0, 2)
+        f, mask = s.fields, (1 << s.bits) - 1
+        if u < self.n_units:                                    # pad to whole bytes with zero codes
+            q = np.concatenate([q, np.zeros((r, self.n_units - u, unit), q.dtype)], axis=1)
+        packed = (q[:, 0::f] >> s.shift) & mask                 # (r, A, S)
+        for k in range(1, f):
+            packed |= ((q[:, k::f] >> s.shift) & mask) << (s.bits * k)
+        self.data[:, 0, r0:r0 + r] = packed.transpose(1, 0, 2)
 
     def steps(self, rows, codes: np.ndarray, tmp: np.ndarray | None) -> list[Step]:
         """Calls that write (tmp None: the first plane) or OR (tmp: a uint64 scratch of the
@@ -109,7 +111,7 @@ class Planes:
     """All planes of one tensor's codes: (R, U, S) codes in about the file's bytes."""
 
     def __init__(self, specs: tuple[PlaneSpec, ...], rows: int, n_units: int, unit: int, signed: bool):
-        self.n_units, self.unit = n_units, unit
+        self.specs, self.n_units, self.unit, self.signed = specs, n_units, unit, signed
         dtype = np.int8 if signed else np.uint8
         self.planes = [Plane(s, n_units, rows, unit, dtype if s.bits == 8 else np.uint8) for s in specs]
         self.width = max(p.n_units for p in self.planes)   # units of the unpack buffer
@@ -118,6 +120,19 @@ class Planes:
     @property
     def nbytes(self) -> int:
         return sum(p.data.nbytes for p in self.planes)
+
+    @classmethod
+    def concat(cls, parts: "list[Planes]") -> "Planes":
+        """Planes holding the rows of `parts` (same format and row length) in order."""
+        first = parts[0]
+        rows = [p.planes[0].data.shape[2] for p in parts]
+        out = cls(first.specs, sum(rows), first.n_units, first.unit, first.signed)
+        r0 = 0
+        for part, r in zip(parts, rows):
+            for mine, theirs in zip(out.planes, part.planes):
+                mine.data[:, :, r0:r0 + r] = theirs.data
+            r0 += r
+        return out
 
     def fill(self, r0: int, blocks: np.ndarray, codes) -> None:
         """Store rows r0.. from raw blocks (r, NB, type_size); codes(blocks) gives (r, U, S)

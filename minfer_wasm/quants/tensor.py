@@ -37,6 +37,21 @@ class QuantTensor:
             return FloatTensor(info.name, qtype, shape, blocks)
         return BlockTensor(info.name, qtype, shape, blocks, LOAD_WEIGHTS)
 
+    @classmethod
+    def concat_rows(cls, tensors: "list[QuantTensor]", name: str) -> "QuantTensor":
+        """One tensor holding the rows of `tensors` in order (same type and row length), so a
+        single matvec serves several projections of one input (q|k|v, gate|up). The result
+        owns copies: drop the parts to free their memory."""
+        first = tensors[0]
+        for t in tensors[1:]:
+            if (t.ggml_type, t.cols, len(t.shape)) != (first.ggml_type, first.cols, 2) or len(first.shape) != 2:
+                raise ValueError(f"cannot concatenate rows of {first!r} and {t!r}: "
+                                 f"need matrices of one type and row length")
+        out = object.__new__(type(first))
+        QuantTensor.__init__(out, name, first.qtype, (sum(t.rows for t in tensors), first.cols))
+        out._concat(tensors)
+        return out
+
     def __init__(self, name: str, qtype, shape: tuple[int, ...]):
         self.name, self.qtype, self.shape = name, qtype, shape
         self.ggml_type = qtype.type_id
@@ -99,6 +114,12 @@ class FloatTensor(QuantTensor):
         self.nbytes = self.data.nbytes
         if qtype.dtype is np.float32:
             self.group = self.rows     # nothing to convert: one matmul over the whole matrix
+
+    def _concat(self, parts) -> None:
+        self.data = np.concatenate([p.data for p in parts])                    # (R, cols)
+        self.nbytes = self.data.nbytes
+        if self.qtype.dtype is np.float32:
+            self.group = self.rows
 
     def _dequantize_group(self, rows) -> np.ndarray:
         return self.qtype.to_f32(self.data[rows])                              # (g, cols)
