@@ -68,7 +68,7 @@ def test_matvec_matches_dequantized_product(case):
     _close(y, w.astype(np.float64) @ x)
 
 
-@pytest.mark.parametrize("n", [1, 4])
+@pytest.mark.parametrize("n", [1, 4, 20])     # 20: past DENSE_FROM, the dequantizing path
 def test_matmul_matches_dequantized_product(case, n):
     _, t, w = case
     x = np.random.default_rng(n).standard_normal((n, w.shape[1])).astype(np.float32)

@@ -24,6 +24,8 @@ from .planes import Planes
 from .scratch import generation, scratch
 from .tensor import QuantTensor
 
+DENSE_FROM = 16   # prompt length from which matmul dequantizes groups instead (measured crossover)
+
 
 class _Group:
     """Prebuilt views for one group of rows: the unpack steps and every operand."""
@@ -37,22 +39,42 @@ class _Group:
         high = None if codes is None else scratch("high", (codes.nbytes // 8,), np.uint64)
         self.steps, self.q = t.planes.unpack_plan(rows, codes, high)            # q: (U, g, S)
         self.w = scratch("codes_f32", self.q.shape, np.float32)                 # (U, g, S)
+        self.d, self.a3 = d, d[:, :, None]                                      # legacy: a = d
         self.m = None if t.m is None else t.m[:, rows]                          # (NB, g)
-        self.d = d
-        if t.sc is not None:       # K-quants: a = d * sc, c = m * mn per unit
+        self.sc = None if t.sc is None else t.sc[:, rows].reshape(nb, k, g)
+        if self.m is not None:
+            self.cT = self.m.T                                                  # legacy: c = m
+        if self.sc is not None:    # K-quants: a = d * sc, c = m * mn per unit, into scratch
             self.d = d.reshape(nb, 1, g)
-            self.sc = t.sc[:, rows].reshape(nb, k, g)
             self.a = scratch("a", (nb, k, g), np.float32)
-            if t.m is not None:
+            self.a3 = self.a.reshape(nb * k, g, 1)
+            if self.m is not None:
                 self.m = self.m.reshape(nb, 1, g)
                 self.mn = t.mn[:, rows].reshape(nb, k, g)
                 self.c = scratch("c", (nb, k, g), np.float32)
+                self.cT = self.c.reshape(nb * k, g).T
+
+    def scale(self) -> np.ndarray:
+        """(U, g, 1) float32 per-unit scales a (K-quants: d * sc, computed into scratch)."""
+        if self.sc is not None:
+            np.multiply(self.d, self.sc, out=self.a)
+        return self.a3
+
+    def offsets(self) -> np.ndarray:
+        """(g, U) float32 per-unit additive terms c (K-quants: m * mn, computed into scratch)."""
+        if self.sc is not None:
+            np.multiply(self.m, self.mn, out=self.c)
+        return self.cT
+
+    def codes(self) -> np.ndarray:
+        """(U, g, S) integer codes of this group (a scratch view, or the plane itself)."""
+        for step in self.steps:
+            step.ufunc(*step.args, out=step.out)
+        return self.q
 
     def unpack(self) -> np.ndarray:
         """(U, g, S) float32 codes of this group (a scratch view)."""
-        for step in self.steps:
-            step.ufunc(*step.args, out=step.out)
-        np.copyto(self.w, self.q)
+        np.copyto(self.w, self.codes())
         return self.w
 
 
@@ -101,45 +123,49 @@ class BlockTensor(QuantTensor):
         return self._plan
 
     def _matvec_into(self, x: np.ndarray, out: np.ndarray) -> None:
-        n_units = self.n_units
-        xu = x.reshape(n_units, self.qtype.unit, 1)                            # (U, S, 1)
-        xs = np.add.reduce(xu, axis=(1, 2))                                     # (U,) unit sums
+        self._product(x.reshape(1, -1), out.reshape(1, -1), self._groups_plan())
+
+    def _matmul_into(self, x: np.ndarray, out: np.ndarray) -> None:
+        if len(x) >= DENSE_FROM:      # long prompts: dequantized groups through one (BLAS) matmul
+            return super()._matmul_into(x, out)
+        # dots take U * g * n floats: fewer rows per group than the plan's for longer prompts
+        g = max(1, min(self.group, self.group * self.qtype.unit // len(x)))
+        if g == self.group:
+            return self._product(x, out, self._groups_plan())
+        groups = (_Group(self, slice(r0, min(r0 + g, self.rows))) for r0 in range(0, self.rows, g))
+        self._product(x, out, groups)
+
+    def _product(self, x: np.ndarray, out: np.ndarray, groups) -> None:
+        """out[:, rows] = x @ W.T for x: (n, cols), out: (n, R), by the format's algebra."""
+        n_units, n = self.n_units, len(x)
+        xu = x.reshape(n, n_units, self.qtype.unit).transpose(1, 2, 0)          # (U, S, n)
+        xs = np.add.reduce(xu, axis=1)                                          # (U, n) unit sums
         offset = self.qtype.offset
-        xo = (np.float32(offset) * xs)[:, None] if offset else None             # (U, 1)
-        quants = self.sc is not None                                            # K-quant: per-unit a, c
-        for gr in self._groups_plan():
-            y = out[gr.rows]                                                    # (g,)
-            dots = np.matmul(gr.unpack(), xu).reshape(n_units, gr.g)            # (U, g): q[u] . x[u]
+        xo = (np.float32(offset) * xs)[:, None, :] if offset else None          # (U, 1, n)
+        for gr in groups:
+            y = out[:, gr.rows].T                                               # (g, n) view
+            dots = np.matmul(gr.unpack(), xu)                                   # (U, g, n): q[u] . x[u]
             if xo is not None:
                 np.subtract(dots, xo, out=dots)
-            a = gr.d                                                            # legacy: a = d (NB = U)
-            if quants:
-                a = np.multiply(gr.d, gr.sc, out=gr.a).reshape(dots.shape)     # (U, g)
-            np.multiply(dots, a, out=dots)
+            np.multiply(dots, gr.scale(), out=dots)                             # * a[u, r]
             np.add.reduce(dots, axis=0, out=y)
             if gr.m is not None:
-                c = gr.m if not quants else np.multiply(gr.m, gr.mn, out=gr.c).reshape(dots.shape)
-                np.add(y, np.matmul(xs, c), out=y)
+                np.add(y, np.matmul(gr.offsets(), xs), out=y)                  # + sum_u c[u, r] * xs[u]
 
     def _dequantize_group(self, rows) -> np.ndarray:
         """(g, cols) float32 weights of `rows` (slice or ids), bit-exact: w = a * (q - offset) + c;
-        a scratch view."""
+        a scratch view. Codes go row-major while still bytes (the cheapest transpose)."""
         gr = _Group(self, rows)
-        w = gr.unpack()                                                         # (U, g, S)
-        n_units, g, unit = w.shape
+        q = gr.codes()                                                          # (U, g, S) integers
+        n_units, g, unit = q.shape
+        q_rows = scratch("codes_rows", (g, n_units, unit), q.dtype)
+        np.copyto(q_rows, q.transpose(1, 0, 2))
+        w = scratch("rows_f32", (g, n_units, unit), np.float32)                 # (g, U, S)
         if self.qtype.offset:
-            np.subtract(w, np.float32(self.qtype.offset), out=w)
-        wb = w.reshape(self.d.shape[0], -1, g, unit)                            # (NB, k, g, S)
-        if self.sc is None:
-            np.multiply(wb, gr.d[:, None, :, None], out=wb)
-            if gr.m is not None:
-                np.add(wb, gr.m[:, None, :, None], out=wb)
+            np.subtract(q_rows, np.float32(self.qtype.offset), out=w)
         else:
-            np.multiply(gr.d, gr.sc, out=gr.a)
-            np.multiply(wb, gr.a[..., None], out=wb)
-            if gr.m is not None:
-                np.multiply(gr.m, gr.mn, out=gr.c)
-                np.add(wb, gr.c[..., None], out=wb)
-        rows = scratch("rows_f32", (g, n_units, unit), np.float32)
-        np.copyto(rows, w.transpose(1, 0, 2))
-        return rows.reshape(g, self.cols)
+            np.copyto(w, q_rows)
+        np.multiply(w, gr.scale().transpose(1, 0, 2), out=w)
+        if gr.m is not None:
+            np.add(w, gr.offsets()[:, :, None], out=w)
+        return w.reshape(g, self.cols)

@@ -83,9 +83,13 @@ class QuantTensor:
         """x: (n, cols) -> x @ W.T: (n, rows) float32."""
         x = self._input(x, 2)
         out = np.empty((x.shape[0], self.rows), np.float32)
+        self._matmul_into(x, out)
+        return out
+
+    def _matmul_into(self, x: np.ndarray, out: np.ndarray) -> None:
+        """Dequantize a group of rows at a time and multiply as float32."""
         for rows in self._groups():
             np.matmul(x, self._dequantize_group(rows).T, out=out[:, rows])
-        return out
 
     def take_rows(self, ids) -> np.ndarray:
         """ids: (k,) row indices -> (k, cols) float32; only those rows are decoded."""
