@@ -23,7 +23,7 @@ from typing import Callable, Iterator
 from .chat import Chat
 from .config import ModelConfig
 from .engine import Engine
-from .errors import MinferError
+from .errors import MinferError, SourceError
 from .gguf import GGUFFile
 from .sampling import SamplingParams
 from .sources import BytesSource
@@ -68,14 +68,20 @@ def inspect(buf, have: int, name: str) -> dict:
 
 
 class _ProgressSource:
-    """A BytesSource that reports how much of the model the engine has read, in 1% steps."""
+    """A BytesSource that reports how much of the model the engine has read, in 1% steps, and
+    lets go of the bytes once the engine has copied what it keeps."""
 
     def __init__(self, source: BytesSource, on_progress: Callable[[int, int], None]):
         self.name, self.size = source.name, source.size
         self._source, self._on_progress = source, on_progress
         self._done, self._next = 0, 0
 
+    def close(self) -> None:
+        self._source = None
+
     def read(self, offset: int, length: int):
+        if self._source is None:
+            raise SourceError(f"{self.name}: the model's bytes were released after loading")
         data = self._source.read(offset, length)
         self._done += length
         if self._done >= self._next:
@@ -127,7 +133,11 @@ class Session:
     def load(self, buf, name: str, system_prompt: str | None, n_ctx: int | None,
              on_progress: Callable[[int, int], None]) -> dict:
         """Build the engine from the downloaded bytes and start an empty conversation."""
-        engine = Engine.load(_ProgressSource(BytesSource(buf, name), on_progress))
+        source = _ProgressSource(BytesSource(buf, name), on_progress)
+        try:
+            engine = Engine.load(source)
+        finally:
+            source.close()      # the weights are copies: the download buffer can be freed
         self.engine, self.chat = engine, Chat(engine, system_prompt or None, n_ctx)
         config = engine.model.config
         return {"name": engine.gguf.metadata.get("general.name") or name, "arch": config.arch,

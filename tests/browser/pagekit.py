@@ -12,7 +12,10 @@ from minfer_wasm.sampling import SamplingParams
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  # Chromium asks Google's autofill service about every page with a form, through
+                  # the page's proxy: not the page's request, and not wanted in an origin check.
+                  "--disable-features=AutofillServerCommunication"]
 SUBPATH = "/deep/sub/path/"         # the test server mounts the site again below this prefix
 NO_RANGE = "/no-range/"             # ... and again here, ignoring Range like a plain static server
 READY_TIMEOUT_MS = 240_000          # Pyodide start + model download + load on a busy 2-core box

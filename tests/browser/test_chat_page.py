@@ -5,6 +5,8 @@ starts with "New chat". Answers are greedy and short: the model decodes a few to
 in Pyodide.
 """
 
+import re
+
 import numpy as np
 import pytest
 from gguf import GGUFWriter
@@ -17,7 +19,7 @@ from pagekit import (NO_RANGE, answer_text, ask, native_answer, native_chat, new
 
 @pytest.fixture(scope="module")
 def page(chromium, server):
-    context = chromium.new_context()
+    context = chromium.new_context(proxy={"server": server.origin, "bypass": "<-loopback>"})
     page = open_ready(context, server.url)
     yield page
     context.close()
@@ -64,7 +66,7 @@ def test_stop_ends_the_answer_early_and_the_next_message_works(page, native_engi
     page.get_by_label("Max tokens").fill("200")
     page.get_by_role("textbox", name="Message").fill(question)
     page.get_by_role("button", name="Send").click()
-    expect(page.locator('[data-role="assistant"]').last).to_have_text(r"\S", timeout=180_000)
+    expect(page.locator('[data-role="assistant"]').last).to_have_text(re.compile(r"\S"), timeout=180_000)
     page.get_by_role("button", name="Stop").click()
     wait_state(page, "ready", 60_000)
     stopped = page.locator(".msg-assistant").last
