@@ -73,7 +73,10 @@ class ModelConfig:
         a = arch + "."
 
         def need(key: str, kind: type) -> Any:
-            return _get(md, a + key, kind, required=True)
+            value = _get(md, a + key, kind, required=True)
+            if value <= 0:
+                raise GGUFError(f"GGUF metadata key '{a + key}' must be positive, got {value}")
+            return value
 
         def opt(key: str, kind: type, default: Any) -> Any:
             return _get(md, a + key, kind, default)
@@ -81,17 +84,19 @@ class ModelConfig:
         for key in ("attention.head_count", "attention.head_count_kv"):
             if not isinstance(md.get(a + key, 0), (int, float)):
                 raise UnsupportedError(f"per-layer '{a + key}' (an array) is not supported")
-        n_embd, n_head, n_layer = need("embedding_length", int), need("attention.head_count", int), \
-            need("block_count", int)
+        n_embd, n_layer = need("embedding_length", int), need("block_count", int)
+        n_head = need("attention.head_count", int)
         head_dim = opt("attention.key_length", int, n_embd // n_head)
         n_head_kv = opt("attention.head_count_kv", int, n_head)
+        if n_head_kv <= 0 or n_head % n_head_kv or head_dim <= 0 or head_dim % 2:
+            raise GGUFError(f"'{a}attention.head_count' {n_head}, head_count_kv {n_head_kv} and "
+                            f"head size {head_dim}: need kv heads dividing heads and an even head size")
         if opt("attention.value_length", int, head_dim) != head_dim:
             raise UnsupportedError(f"'{a}attention.value_length' differs from the key length {head_dim}")
         if opt("rope.dimension_count", int, head_dim) != head_dim:
             raise UnsupportedError(f"partial rotary embeddings ('{a}rope.dimension_count' = "
-                                   f"{md[a + 'rope.dimension_count']}, head size {head_dim}) are not supported")
-        if n_head % n_head_kv:
-            raise GGUFError(f"'{a}attention.head_count' {n_head} is not a multiple of head_count_kv {n_head_kv}")
+                                   f"{md[a + 'rope.dimension_count']}, head size {head_dim}) "
+                                   "are not supported")
 
         # rope scaling (llama-model.cpp: freq_scale = 1 / rope.scaling.factor, legacy rope.scale_linear);
         # llama3-style scaling comes as the rope_freqs.weight tensor, read by the model.

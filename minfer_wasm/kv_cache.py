@@ -3,10 +3,11 @@
 Global (full-attention) layers keep every position p at slot p of a
 (n_kv_heads, n_ctx, head_dim) array, so the keys of positions 0..T-1 are one
 contiguous slice per head. Sliding-window layers keep a ring of
-`window + MAX_STEP` slots (slot = p % capacity) and remember which position each
-slot holds: the `MAX_STEP` extra slots let one forward step write all its keys
-before attending (the oldest query of the step still finds its whole window), and
-let `truncate` go back up to MAX_STEP + 1 positions without recomputing.
+`window + max_step` slots (slot = p % capacity) and remember which position each
+slot holds: the `max_step` extra slots let one forward step (at most max_step
+positions) write all its keys before attending (the oldest query of the step still
+finds its whole window), and let `truncate` go back up to max_step + 1 positions
+without recomputing.
 
 A forward step is `begin(n)` (positions, masks, once for all layers) ->
 `store(il, k, v, step)` per layer -> `commit(step)`.
@@ -21,7 +22,7 @@ import numpy as np
 from .errors import ContextOverflowError
 from .layers import Rope
 
-MAX_STEP = 128  # most positions one forward step evaluates (the model splits longer batches)
+MAX_STEP = 128  # default for the most positions one forward step evaluates (longer batches are split)
 
 
 @dataclass
@@ -42,15 +43,16 @@ class KVCache:
     """Keys and values of positions 0 .. n_past-1 for every layer (see module docstring)."""
 
     def __init__(self, n_ctx: int, n_head_kv: int, head_dim: int, ropes: list[Rope],
-                 swa_layers: tuple[bool, ...], window: int):
-        if n_ctx < 1:
-            raise ValueError(f"n_ctx must be at least 1, got {n_ctx}")
+                 swa_layers: tuple[bool, ...], window: int, max_step: int = MAX_STEP):
+        if n_ctx < 1 or max_step < 1:
+            raise ValueError(f"n_ctx and max_step must be at least 1, got {n_ctx} and {max_step}")
         self.n_ctx = n_ctx
         self.n_past = 0
+        self.max_step = max_step
         self.window = window
         self.ropes = ropes                        # per layer: how its keys were rotated
         self.swa_layers = swa_layers
-        self.ring_cap = min(n_ctx, window + MAX_STEP) if any(swa_layers) else 0
+        self.ring_cap = min(n_ctx, window + max_step) if any(swa_layers) else 0
         self.ring_pos = np.full(self.ring_cap, -1, dtype=np.int64)  # (ring_cap,) position per slot
         self.k: list[np.ndarray] = []             # per layer (n_kv, n_ctx or ring_cap, head_dim) f32
         self.v: list[np.ndarray] = []
@@ -73,7 +75,7 @@ class KVCache:
     # ---- one forward step -------------------------------------------------------------------
 
     def begin(self, n: int) -> Step:
-        """Positions and masks for n (<= MAX_STEP) new tokens at n_past .. n_past+n-1."""
+        """Positions and masks for n (<= max_step) new tokens at n_past .. n_past+n-1."""
         self.check_room(n)
         pos = np.arange(self.n_past, self.n_past + n)                              # (n,)
         global_mask = None
@@ -116,7 +118,7 @@ class KVCache:
 
     def truncate(self, n: int) -> int:
         """Keep positions 0..n-1; returns how many are kept. A ring that no longer holds the
-        window that position n would attend to (truncated more than MAX_STEP + 1 back after
+        window that position n would attend to (truncated more than max_step + 1 back after
         wrapping) keeps nothing: the caller recomputes from 0."""
         n = max(0, min(n, self.n_past))
         if self.ring_cap and n:

@@ -19,8 +19,8 @@ def rmsnorm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
 
     Gemma's (1 + w) is already folded into w by llama.cpp's converter
     (convert_hf_to_gguf.py Gemma3Model: norm_shift = 1.0), so every arch uses plain w."""
-    ms = np.mean(np.square(x), axis=-1, keepdims=True)  # (..., 1)
-    return x * (1.0 / np.sqrt(ms + eps)).astype(np.float32) * w
+    ms = (x * x).sum(axis=-1, keepdims=True) * (1.0 / x.shape[-1])  # (..., 1)
+    return x * ((ms + eps) ** -0.5 * w)
 
 
 def silu(x: np.ndarray) -> np.ndarray:

@@ -4,9 +4,10 @@ Follows llama.cpp's graphs: src/models/llama.cpp and src/models/gemma3.cpp
 (pre-norm blocks; gemma3 adds per-head q/k rmsnorm, post-attention and
 post-ffw norms, GELU-tanh gating, embeddings scaled by sqrt(n_embd), and
 alternates sliding-window layers with their own rope base and global ones).
-Weights keep their GGUF tensor names: `blk.3.attn_q.weight` is `blocks[3].attn_q`.
-A prompt goes through each weight as one batch (QuantTensor.matmul); a single
-decoded token uses matvec.
+Weights keep their GGUF tensor names: `blk.3.attn_norm.weight` is `blocks[3].attn_norm`;
+projections of one input sharing a type are fused (`attn_q|attn_k|attn_v` -> `attn_qkv`,
+`ffn_gate|ffn_up` -> `ffn_gate_up`) so one pass over the weights serves them. A prompt
+goes through each weight as one batch (QuantTensor.matmul); a decoded token uses matvec.
 """
 
 from __future__ import annotations
@@ -25,13 +26,11 @@ DEFAULT_N_CTX = 4096
 class Block:
     """One transformer layer; attribute names are the GGUF tensor names under `blk.N.`."""
     attn_norm: np.ndarray            # (n_embd,)
-    attn_q: QuantTensor              # (n_head * head_dim, n_embd)
-    attn_k: QuantTensor              # (n_head_kv * head_dim, n_embd)
-    attn_v: QuantTensor              # (n_head_kv * head_dim, n_embd)
+    attn_qkv: "Projections"          # attn_q (n_head*head_dim, n_embd), attn_k and attn_v
+                                     # (n_head_kv*head_dim, n_embd)
     attn_output: QuantTensor         # (n_embd, n_head * head_dim)
     ffn_norm: np.ndarray             # (n_embd,)
-    ffn_gate: QuantTensor            # (n_ff, n_embd)
-    ffn_up: QuantTensor              # (n_ff, n_embd)
+    ffn_gate_up: "Projections"       # ffn_gate, ffn_up: (n_ff, n_embd) each
     ffn_down: QuantTensor            # (n_embd, n_ff)
     attn_q_norm: np.ndarray          # (head_dim,)   qk_norm only
     attn_k_norm: np.ndarray          # (head_dim,)   qk_norm only
@@ -42,6 +41,28 @@ class Block:
 def _mm(w: QuantTensor, x: np.ndarray) -> np.ndarray:
     """x: (n, cols) -> (n, rows): matvec for one token, one batched matmul otherwise."""
     return w.matvec(x[0])[None] if x.shape[0] == 1 else w.matmul(x)
+
+
+class Projections:
+    """Several projections of one input. Neighbours of one ggml type are fused into a single
+    matrix (QuantTensor.concat_rows): one matvec instead of several, fewer Python calls."""
+
+    def __init__(self, tensors: list[QuantTensor], name: str):
+        runs: list[list[QuantTensor]] = []
+        for t in tensors:
+            if runs and runs[-1][0].ggml_type == t.ggml_type:
+                runs[-1].append(t)
+            else:
+                runs.append([t])
+        self.parts = [(run[0] if len(run) == 1 else QuantTensor.concat_rows(run, name),
+                       np.cumsum([t.shape[0] for t in run])[:-1]) for run in runs]
+
+    def __call__(self, x: np.ndarray) -> list[np.ndarray]:
+        """x: (n, cols) -> one (n, rows_i) array per projection, in order."""
+        out = []
+        for w, splits in self.parts:
+            out += np.split(_mm(w, x), splits, axis=1)
+        return out
 
 
 class _Loader:
@@ -94,13 +115,13 @@ class Model:
         for il in range(c.n_layer):
             b, p = Block(), f"blk.{il}."
             b.attn_norm = ld.vector(p + "attn_norm.weight", d)
-            b.attn_q = ld.matrix(p + "attn_q.weight", (q_dim, d))
-            b.attn_k = ld.matrix(p + "attn_k.weight", (kv_dim, d))
-            b.attn_v = ld.matrix(p + "attn_v.weight", (kv_dim, d))
+            b.attn_qkv = Projections([ld.matrix(p + "attn_q.weight", (q_dim, d)),
+                                      ld.matrix(p + "attn_k.weight", (kv_dim, d)),
+                                      ld.matrix(p + "attn_v.weight", (kv_dim, d))], p + "attn_qkv")
             b.attn_output = ld.matrix(p + "attn_output.weight", (d, q_dim))
             b.ffn_norm = ld.vector(p + "ffn_norm.weight", d)
-            b.ffn_gate = ld.matrix(p + "ffn_gate.weight", (c.n_ff, d))
-            b.ffn_up = ld.matrix(p + "ffn_up.weight", (c.n_ff, d))
+            b.ffn_gate_up = Projections([ld.matrix(p + "ffn_gate.weight", (c.n_ff, d)),
+                                         ld.matrix(p + "ffn_up.weight", (c.n_ff, d))], p + "ffn_gate_up")
             b.ffn_down = ld.matrix(p + "ffn_down.weight", (d, c.n_ff))
             if c.qk_norm:
                 b.attn_q_norm = ld.vector(p + "attn_q_norm.weight", c.head_dim)
@@ -116,15 +137,17 @@ class Model:
                    if "rope_freqs.weight" in gguf.tensors else None)
         return cls(c, token_embd, output, ld.vector("output_norm.weight", d), blocks, factors)
 
-    def new_cache(self, n_ctx: int | None = None) -> KVCache:
-        """An empty cache for n_ctx positions (default min(n_ctx_train, 4096))."""
+    def new_cache(self, n_ctx: int | None = None, max_step: int = MAX_STEP) -> KVCache:
+        """An empty cache for n_ctx positions (default min(n_ctx_train, 4096)); forward() runs
+        at most max_step positions at a time through it."""
         c = self.config
         n_ctx = n_ctx or min(c.n_ctx_train, DEFAULT_N_CTX)
-        return KVCache(n_ctx, c.n_head_kv, c.head_dim, self.layer_ropes, c.swa_layers, c.sliding_window)
+        return KVCache(n_ctx, c.n_head_kv, c.head_dim, self.layer_ropes, c.swa_layers,
+                       c.sliding_window, max_step)
 
     def forward(self, tokens, cache: KVCache, all_logits: bool = False) -> np.ndarray:
         """tokens: (n,) ids at positions cache.n_past.. -> logits (vocab,) of the last token,
-        or (n, vocab) when all_logits. Long batches run in steps of MAX_STEP positions."""
+        or (n, vocab) when all_logits. Long batches run in steps of cache.max_step positions."""
         tokens = np.asarray(tokens, dtype=np.int64).reshape(-1)  # (n,)
         n = len(tokens)
         if n == 0:
@@ -134,30 +157,31 @@ class Model:
             raise ValueError(f"token id {int(bad[0])} is outside the vocabulary of {self.config.n_vocab}")
         cache.check_room(n)
         logits = []
-        for i in range(0, n, MAX_STEP):
-            x = self._step(tokens[i:i + MAX_STEP], cache)          # (m, n_embd)
+        for i in range(0, n, cache.max_step):
+            x = self._step(tokens[i:i + cache.max_step], cache)          # (m, n_embd)
             if all_logits:
                 logits.append(self._logits(x))
         return np.concatenate(logits) if all_logits else self._logits(x[-1:])[0]
 
     def _step(self, tokens: np.ndarray, cache: KVCache) -> np.ndarray:
-        """Run n <= MAX_STEP tokens through every layer; returns the last hidden states (n, n_embd)."""
+        """Run n <= cache.max_step tokens through every layer; returns the last hidden states (n, n_embd)."""
         c = self.config
         n, eps = len(tokens), c.norm_eps
         step = cache.begin(n)
         tables = {id(r): r.tables(step.pos) for r in self.layer_ropes}  # cos, sin: (n, 1, d/2)
         x = self.token_embd.take_rows(tokens)                           # (n, n_embd)
         if c.embd_scale != 1.0:
-            x *= np.float32(c.embd_scale)
+            x = x * np.float32(c.embd_scale)
         for il, b in enumerate(self.blocks):
             rope = self.layer_ropes[il]
             cos, sin = tables[id(rope)]
             # 1. attention norm
             h = rmsnorm(x, b.attn_norm, eps)                            # (n, n_embd)
             # 2. q, k, v projections
-            q = _mm(b.attn_q, h).reshape(n, c.n_head, c.head_dim)       # (n, n_head, d)
-            k = _mm(b.attn_k, h).reshape(n, c.n_head_kv, c.head_dim)    # (n, n_kv, d)
-            v = _mm(b.attn_v, h).reshape(n, c.n_head_kv, c.head_dim)    # (n, n_kv, d)
+            q, k, v = b.attn_qkv(h)
+            q = q.reshape(n, c.n_head, c.head_dim)                      # (n, n_head, d)
+            k = k.reshape(n, c.n_head_kv, c.head_dim)                   # (n, n_kv, d)
+            v = v.reshape(n, c.n_head_kv, c.head_dim)                   # (n, n_kv, d)
             # 3. per-head q/k norm (gemma3), then rope; the attention scale goes on q
             if c.qk_norm:
                 q = rmsnorm(q, b.attn_q_norm, eps)
@@ -175,7 +199,8 @@ class Model:
             x = x + o
             # 6. gated feed-forward: down(act(gate(h)) * up(h)) (+ post-ffw norm), residual
             h = rmsnorm(x, b.ffn_norm, eps)
-            f = self.act(_mm(b.ffn_gate, h)) * _mm(b.ffn_up, h)        # (n, n_ff)
+            gate, up = b.ffn_gate_up(h)                                 # (n, n_ff) each
+            f = self.act(gate) * up
             f = _mm(b.ffn_down, f)                                      # (n, n_embd)
             if c.post_norms:
                 f = rmsnorm(f, b.post_ffw_norm, eps)

@@ -1,0 +1,73 @@
+"""The real models against transformers (fixtures from scripts/make_reference_fixtures.py).
+
+Greedy continuations must match token for token until the reference itself hesitates
+(its top-2 logits within MARGIN: from that step on either token is a fair pick), and the
+first-step logits must agree on the reference's top entries and in summary.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from minfer_wasm.gguf import GGUFFile
+from minfer_wasm.model import Model
+from minfer_wasm.model_store import KNOWN_MODELS
+
+FIXTURES = Path(__file__).parent / "fixtures"
+MARGIN = 0.1      # reference top-2 gap below which the two engines may pick differently
+LOGIT_TOL = 0.05  # max abs difference on the stored first-step logits
+N_DECODE = 4      # compared steps evaluated one token at a time (the decode path)
+
+
+def _load(fixture: str, path: Path):
+    """The model (pulled and sha256-checked by conftest) and the fixture's cases, made from it."""
+    ref = json.loads((FIXTURES / fixture).read_text())
+    assert KNOWN_MODELS[ref["model"]].sha256 == ref["sha256"], "fixture made from another file"
+    return Model.from_gguf(GGUFFile.open(path)), ref["cases"]
+
+
+@pytest.fixture(scope="module")
+def smollm2(smollm2_path):
+    return _load("reference_smollm2.json", smollm2_path)
+
+
+@pytest.fixture(scope="module")
+def gemma3(gemma3_path):
+    return _load("reference_gemma3.json", gemma3_path)
+
+
+def _check(model: Model, case: dict) -> None:
+    """Greedy decoding matches the reference iff every step's argmax is the reference's token
+    given the reference's earlier tokens: so the compared steps run as one batch (teacher
+    forcing) and only the last N_DECODE of them one token at a time."""
+    margins = np.array(case["margins"])
+    n_compared = int(np.argmax(margins < MARGIN)) if (margins < MARGIN).any() else len(margins)
+    assert n_compared >= 8, f"the reference hesitates at step {n_compared}: too little to compare"
+    prompt, expected = case["prompt_ids"], case["continuation"][:n_compared]
+    seq = prompt + expected[:-1]                 # step i predicts expected[i] from seq[:len(prompt) + i]
+    split = len(seq) - min(N_DECODE, n_compared - 1)
+    cache = model.new_cache(256)
+    logits = list(model.forward(seq[:split], cache, all_logits=True)[len(prompt) - 1:])
+    logits += [model.forward([token], cache) for token in seq[split:]]   # (vocab,) each
+
+    first, top_ids = logits[0], np.array(case["first_top_ids"])
+    diff = np.abs(first[top_ids] - np.array(case["first_top_logits"], dtype=np.float32))
+    assert diff.max() <= LOGIT_TOL, f"first-step logit of id {top_ids[diff.argmax()]} off by {diff.max():.4f}"
+    assert abs(first.mean() - case["first_logits_mean"]) <= LOGIT_TOL
+    assert abs(first.std() - case["first_logits_std"]) <= LOGIT_TOL
+    got = [int(np.argmax(row)) for row in logits]
+    assert got == expected, f"greedy tokens differ: ours {got}, reference {expected}"
+
+
+@pytest.mark.parametrize("i", [0, 1])
+def test_smollm2_matches_transformers(smollm2, i):
+    model, cases = smollm2
+    _check(model, cases[i])
+
+
+@pytest.mark.parametrize("i", [0, 1])
+def test_gemma3_matches_transformers(gemma3, i):
+    model, cases = gemma3
+    _check(model, cases[i])
