@@ -18,6 +18,7 @@ Errors are the engine's typed errors; the worker reports their class name as the
 
 from __future__ import annotations
 
+import sys
 from typing import Callable, Iterator
 
 from .chat import Chat
@@ -128,7 +129,13 @@ class Session:
         """Drop the loaded model, then make the buffer the next one is downloaded into
         (MemoryError when the heap cannot hold it)."""
         self.engine = self.chat = None
-        return bytearray(size)
+        gib = size / 2**30
+        if size > sys.maxsize:      # wasm32: one object holds at most 2 GiB
+            raise MemoryError(f"the model is {gib:.1f} GiB; this page can hold at most {sys.maxsize / 2**30:.0f} GiB")
+        try:
+            return bytearray(size)
+        except MemoryError:
+            raise MemoryError(f"there is not enough memory for the {gib:.2f} GiB model") from None
 
     def load(self, buf, name: str, system_prompt: str | None, n_ctx: int | None,
              on_progress: Callable[[int, int], None]) -> dict:

@@ -12,6 +12,7 @@ import pytest
 from gguf import GGUFWriter
 from playwright.sync_api import expect
 
+from minfer_wasm import model_store
 from minfer_wasm.sampling import SamplingParams
 from pagekit import (NO_RANGE, answer_text, ask, native_answer, native_chat, new_chat, open_ready,
                      wait_state)
@@ -106,12 +107,22 @@ def test_second_turn_reuses_the_cache(page, native_engine):
     assert 0 < evaluated < len(full_prompt)
 
 
+def test_local_file_is_read_in_place(page, server, native_engine):
+    path = model_store.resolve_path(model_store.DEFAULT_MODEL, log=lambda _: None)
+    seen = len(server.requests)
+    page.get_by_label("Local .gguf file").set_input_files(path)
+    wait_state(page, "ready")
+    message = ask(page, "Say hi.", max_tokens=4)
+    assert answer_text(message) == native_answer(native_chat(native_engine), "Say hi.", 4)
+    assert not [p for _, p in server.requests[seen:] if ".gguf" in p], "the local file was fetched"
+
+
 def _load_url(page, url: str) -> None:
     page.get_by_label("Model URL").fill(url)
     page.get_by_role("button", name="Load", exact=True).click()
 
 
-def test_model_errors_are_shown_and_a_good_model_loads_after(page, server, native_engine):
+def test_model_errors_are_shown_and_a_good_model_loads_after(page, server, native_engine, tmp_path):
     model_file = next((server.site / "models").glob("*.gguf")).name
     writer = GGUFWriter(server.site / "models" / "unsupported-arch.gguf", "bert")
     writer.add_tensor("token_embd.weight", np.zeros((4, 32), np.float32))
@@ -133,6 +144,15 @@ def test_model_errors_are_shown_and_a_good_model_loads_after(page, server, nativ
         expect(banner).to_contain_text(title)
         expect(banner).to_contain_text(detail)
         expect(page.get_by_role("button", name="Send")).to_be_disabled()
+
+    # A (sparse) 3 GiB local file: more than a wasm32 page can hold.
+    huge = tmp_path / "huge.gguf"
+    with open(huge, "wb") as f:
+        f.write(b"GGUF" + (3).to_bytes(4, "little"))
+        f.truncate(3 << 30)
+    page.get_by_label("Local .gguf file").set_input_files(huge)
+    wait_state(page, "error", 120_000)
+    expect(banner).to_contain_text("Out of memory")
 
     page.get_by_role("button", name="Use the built-in model").click()
     wait_state(page, "ready")
