@@ -6,11 +6,12 @@ Storage (about the file's size; float32 d/m make Q4_1 1.2x):
     sc, mn   (U, R) integer sub-block scale / min (K-quants)
 A group of rows is unpacked into reused scratch and cast to float32 codes
 q (U, g, S); then, for w = a * (q - offset) + c with a, c per unit:
-  matvec: one batched matmul gives every unit's dot q[u] . x[u]; the format's
-          algebra finishes the rows without ever forming w:
+  matvec (and matmul of a short prompt): one batched matmul gives every unit's
+          dot q[u] . x[u]; the format's algebra finishes the rows without forming w:
           y[r] = sum_u a[u,r] * (q[u,r] . x[u] - offset * sum(x[u])) + c[u,r] * sum(x[u])
-  dequantize: w with the same float32 ops as gguf-py (bit-exact), for matmul,
-          take_rows and dequantize.
+  dequantize: w with the same float32 ops as gguf-py (bit-exact), row-major, for
+          take_rows, dequantize and matmul of DENSE_FROM tokens or more (one large
+          float32 matmul per group beats many unit-sized ones, above all with BLAS).
 In Pyodide every numpy call costs microseconds, so each group's calls run on
 views prebuilt once (`_Group`) and rebuilt only when a scratch buffer grows.
 """
@@ -42,8 +43,7 @@ class _Group:
         self.d, self.a3 = d, d[:, :, None]                                      # legacy: a = d
         self.m = None if t.m is None else t.m[:, rows]                          # (NB, g)
         self.sc = None if t.sc is None else t.sc[:, rows].reshape(nb, k, g)
-        if self.m is not None:
-            self.cT = self.m.T                                                  # legacy: c = m
+        self.c = self.m                                                         # legacy: c = m
         if self.sc is not None:    # K-quants: a = d * sc, c = m * mn per unit, into scratch
             self.d = d.reshape(nb, 1, g)
             self.a = scratch("a", (nb, k, g), np.float32)
@@ -52,19 +52,22 @@ class _Group:
                 self.m = self.m.reshape(nb, 1, g)
                 self.mn = t.mn[:, rows].reshape(nb, k, g)
                 self.c = scratch("c", (nb, k, g), np.float32)
-                self.cT = self.c.reshape(nb * k, g).T
 
     def scale(self) -> np.ndarray:
-        """(U, g, 1) float32 per-unit scales a (K-quants: d * sc, computed into scratch)."""
+        """(U, g, 1) float32 per-unit scales a (K-quants: d * sc, computed into scratch;
+        cast first: a mixed-type broadcast multiply is several times slower in Pyodide)."""
         if self.sc is not None:
-            np.multiply(self.d, self.sc, out=self.a)
+            np.copyto(self.a, self.sc)
+            np.multiply(self.d, self.a, out=self.a)
         return self.a3
 
     def offsets(self) -> np.ndarray:
-        """(g, U) float32 per-unit additive terms c (K-quants: m * mn, computed into scratch)."""
-        if self.sc is not None:
-            np.multiply(self.m, self.mn, out=self.c)
-        return self.cT
+        """(U, g) float32 per-unit additive terms c (K-quants: m * mn, computed into scratch)."""
+        if self.sc is None:
+            return self.c
+        np.copyto(self.c, self.mn)
+        np.multiply(self.m, self.c, out=self.c)
+        return self.c.reshape(-1, self.g)
 
     def codes(self) -> np.ndarray:
         """(U, g, S) integer codes of this group (a scratch view, or the plane itself)."""
@@ -142,15 +145,16 @@ class BlockTensor(QuantTensor):
         xs = np.add.reduce(xu, axis=1)                                          # (U, n) unit sums
         offset = self.qtype.offset
         xo = (np.float32(offset) * xs)[:, None, :] if offset else None          # (U, 1, n)
+        xs_t = xs.T                                                             # (n, U)
         for gr in groups:
-            y = out[:, gr.rows].T                                               # (g, n) view
+            y = out[:, gr.rows]                                                 # (n, g) view
             dots = np.matmul(gr.unpack(), xu)                                   # (U, g, n): q[u] . x[u]
             if xo is not None:
                 np.subtract(dots, xo, out=dots)
             np.multiply(dots, gr.scale(), out=dots)                             # * a[u, r]
-            np.add.reduce(dots, axis=0, out=y)
+            np.add.reduce(dots, axis=0, out=y.T)
             if gr.m is not None:
-                np.add(y, np.matmul(gr.offsets(), xs), out=y)                  # + sum_u c[u, r] * xs[u]
+                np.add(y, np.matmul(xs_t, gr.offsets()), out=y)                # + sum_u xs[u] * c[u, r]
 
     def _dequantize_group(self, rows) -> np.ndarray:
         """(g, cols) float32 weights of `rows` (slice or ids), bit-exact: w = a * (q - offset) + c;
@@ -167,5 +171,5 @@ class BlockTensor(QuantTensor):
             np.copyto(w, q_rows)
         np.multiply(w, gr.scale().transpose(1, 0, 2), out=w)
         if gr.m is not None:
-            np.add(w, gr.offsets()[:, :, None], out=w)
+            np.add(w, gr.offsets().T[:, :, None], out=w)
         return w.reshape(g, self.cols)

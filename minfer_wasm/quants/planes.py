@@ -74,9 +74,10 @@ class Plane:
         f, mask = s.fields, (1 << s.bits) - 1
         if u < self.n_units:                                    # pad to whole bytes with zero codes
             q = np.concatenate([q, np.zeros((r, self.n_units - u, unit), q.dtype)], axis=1)
-        packed = (q[:, 0::f] >> s.shift) & mask                 # (r, A, S)
+        fields = (q >> s.shift) & mask if s.shift else q & mask
+        packed = fields[:, 0::f].copy()                         # (r, A, S)
         for k in range(1, f):
-            packed |= ((q[:, k::f] >> s.shift) & mask) << (s.bits * k)
+            packed |= fields[:, k::f] << (s.bits * k)
         self.data[:, 0, r0:r0 + r] = packed.transpose(1, 0, 2)
 
     def steps(self, rows, codes: np.ndarray, tmp: np.ndarray | None) -> list[Step]:
