@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -98,18 +99,12 @@ def copy_model(model: str, models_dir: Path, log: Callable[[str], None]) -> Path
     return dest
 
 
-def _clear(out: Path) -> None:
-    """Remove a previous build from `out`; refuse to touch a folder that is not one."""
+def _check_out(out: Path) -> None:
+    """Refuse an output folder that holds something other than an earlier build."""
     if out.is_file():
         raise SourceError(f"{out} is a file, expected an output folder")
     if out.is_dir() and any(out.iterdir()) and not (out / "site.json").is_file():
         raise SourceError(f"{out} is not empty and holds no earlier site (no site.json): choose another --out")
-    for name in BUILT_ENTRIES:
-        target = out / name
-        if target.is_dir():
-            shutil.rmtree(target)
-        elif target.exists():
-            target.unlink()
 
 
 def source_fingerprint(model: str | None, pyodide_mirror: str | os.PathLike | None) -> str:
@@ -123,16 +118,10 @@ def source_fingerprint(model: str | None, pyodide_mirror: str | os.PathLike | No
     return digest.hexdigest()[:16]
 
 
-def build_site(out_dir, model: str | None = model_store.DEFAULT_MODEL, pyodide_mirror=None,
-               log: Callable[[str], None] = print) -> Path:
-    """Write the static site into `out_dir`; model is a known name, path, URL, or None/"none"."""
-    out = Path(out_dir).expanduser().resolve()
-    repo = repo_root()
-    pkg = pyodide_package(repo, log)
+def _assemble(out: Path, repo: Path, pkg: Path, model: str | None, pyodide_mirror,
+              log: Callable[[str], None]) -> tuple[str, str | None]:
+    """Write every file of the site into the empty folder `out`; returns (build id, model URL)."""
     release = read_release_lock(pkg)
-    _clear(out)
-    out.mkdir(parents=True, exist_ok=True)
-
     runtime = out / "pyodide"
     runtime.mkdir()
     for name in RUNTIME_FILES:
@@ -162,5 +151,33 @@ def build_site(out_dir, model: str | None = model_store.DEFAULT_MODEL, pyodide_m
             "fingerprint": source_fingerprint(model, pyodide_mirror),
             "cache": ["site.json"] + cached}
     (out / "site.json").write_text(json.dumps(site, indent=2) + "\n")
+    return build, model_url
+
+
+def build_site(out_dir, model: str | None = model_store.DEFAULT_MODEL, pyodide_mirror=None,
+               log: Callable[[str], None] = print) -> Path:
+    """Write the static site into `out_dir`; model is a known name, path, URL, or None/"none".
+
+    The site is assembled in a scratch folder next to `out_dir` and moved in only when complete,
+    so a failed build (a missing wheel, say) leaves an earlier site as it was."""
+    out = Path(out_dir).expanduser().resolve()
+    _check_out(out)
+    repo = repo_root()
+    pkg = pyodide_package(repo, log)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        build, model_url = _assemble(staging, repo, pkg, model, pyodide_mirror, log)
+        out.mkdir(exist_ok=True)
+        for name in BUILT_ENTRIES:
+            old = out / name
+            if old.is_dir():
+                shutil.rmtree(old)
+            elif old.exists():
+                old.unlink()
+            if (staging / name).exists():
+                (staging / name).rename(old)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     log(f"site built in {out} (build {build}{', model ' + model_url if model_url else ', no model'})")
     return out

@@ -8,9 +8,9 @@ import zipfile
 import pytest
 
 from minfer_wasm import pyodide_wheels
-from minfer_wasm.errors import UnsupportedError
+from minfer_wasm.errors import SourceError, UnsupportedError
 from minfer_wasm.pyodide_wheels import MissingWheelError, read_release_lock, wasm_wheel
-from minfer_wasm.site import RUNTIME_FILES, pyodide_package, repo_root
+from minfer_wasm.site import RUNTIME_FILES, build_site, pyodide_package, repo_root
 
 SITE_PACKAGES = {"numpy", "markupsafe", "jinja2", "micropip", "minfer-wasm"}
 
@@ -97,3 +97,23 @@ def test_wheel_for_another_abi_is_refused(tmp_path, release):
     _fake_wheel(path, "cp312-cp312-pyodide_2024_0_wasm32")
     with pytest.raises(UnsupportedError, match="cp313-cp313-pyodide_2025_0_wasm32"):
         wasm_wheel(release, "numpy", tmp_path, log=lambda _: None)
+
+
+def test_failed_build_leaves_the_earlier_site_as_it_was(tmp_path, monkeypatch):
+    monkeypatch.setattr(pyodide_wheels, "RELEASE_URL", "http://127.0.0.1:9/")
+    out = tmp_path / "site"
+    out.mkdir()
+    (out / "site.json").write_text("{}")
+    (out / "index.html").write_text("earlier build")
+    with pytest.raises(MissingWheelError):
+        build_site(out, model="none", pyodide_mirror=tmp_path / "empty-mirror", log=lambda _: None)
+    assert sorted(p.name for p in out.iterdir()) == ["index.html", "site.json"]
+    assert (out / "index.html").read_text() == "earlier build"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty-mirror", "site"]      # no scratch folder left
+
+
+def test_build_refuses_a_folder_that_is_not_a_site(tmp_path):
+    (tmp_path / "notes.txt").write_text("keep me")
+    with pytest.raises(SourceError, match="no site.json"):
+        build_site(tmp_path, model="none", log=lambda _: None)
+    assert (tmp_path / "notes.txt").read_text() == "keep me"
