@@ -70,39 +70,54 @@ def random_tensor(type_name: str, shape, rng) -> QuantTensor:
     return t
 
 
-def token_time(layers, n_layers: int, classifier, runs: int, rng) -> tuple[float, float]:
-    """Median ms of a whole token (all layers' matvecs + classifier) and of the classifier alone."""
-    cols = {t.cols for layer in layers for t in layer.values()}
-    xs = {c: rng.standard_normal(c, dtype=np.float32) for c in cols}
-    totals, heads = [], []
-    for _ in range(runs + 1):                      # the first run warms up
-        t0 = time.perf_counter()
-        for i in range(n_layers):
-            for w in layers[i % len(layers)].values():
-                w.matvec(xs[w.cols])
-        t1 = time.perf_counter()
-        classifier.matvec(xs[classifier.cols])
-        t2 = time.perf_counter()
-        totals.append(t2 - t0)
-        heads.append(t2 - t1)
-    return float(np.median(totals[1:]) * 1e3), float(np.median(heads[1:]) * 1e3)
+def fuse(layer: dict) -> dict:
+    """q|k|v and gate|up as one tensor each where their types match (QuantTensor.concat_rows)."""
+    out = dict(layer)
+    for parts in (("q", "k", "v"), ("gate", "up")):
+        if len({layer[p].ggml_type for p in parts}) == 1:
+            out["|".join(parts)] = QuantTensor.concat_rows([out.pop(p) for p in parts], "|".join(parts))
+    return out
 
 
-def bench_model(model: str, mixes: dict[str, dict[str, str]], runs: int) -> None:
+def token_time(layers, n_layers: int, classifier, xs) -> tuple[float, float]:
+    """Seconds of one whole token (all layers' matvecs + classifier) and of the classifier alone."""
+    t0 = time.perf_counter()
+    for i in range(n_layers):
+        for w in layers[i % len(layers)].values():
+            w.matvec(xs[w.cols])
+    t1 = time.perf_counter()
+    classifier.matvec(xs[classifier.cols])
+    t2 = time.perf_counter()
+    return t2 - t0, t2 - t1
+
+
+def bench_model(model: str, mixes: dict[str, dict[str, str]], runs: int, fused: bool) -> None:
+    """Configurations take turns within each run, so a busy machine slows them alike."""
     n_layers, shapes, head_shape = MODELS[model]
     rng = np.random.default_rng(0)
     head = random_tensor("Q8_0", head_shape, rng)
-    print(f"\n{model}: {n_layers} layers x {len(shapes)} matvecs + {head_shape[0]}x{head_shape[1]} "
-          f"Q8_0 classifier (median of {runs}, ms per token)")
-    print(f"  {'layer weights':16s} {'token':>8s} {'tok/s':>7s} {'layers':>8s} {'classifier':>10s} {'MB resident':>12s}")
+    configs = {}
     for label, mix in mixes.items():
         layer_bytes = sum(r * row_nbytes(TYPE_IDS[mix[p]], c) for p, (r, c) in shapes.items())
         distinct = max(1, min(n_layers, MEMORY_CAP // layer_bytes))
         layers = [{p: random_tensor(mix[p], shapes[p], rng) for p in shapes} for _ in range(distinct)]
-        total, cls = token_time(layers, n_layers, head, runs, rng)
+        configs[label] = layers
+        if fused:
+            configs[label + " fused"] = [fuse(layer) for layer in layers]
+    xs = {c: rng.standard_normal(c, dtype=np.float32) for c in {head.cols, *(c for _, c in shapes.values())}}
+    times = {label: [] for label in configs}
+    for run in range(runs + 1):                       # run 0 warms up
+        for label, layers in configs.items():
+            t = token_time(layers, n_layers, head, xs)
+            if run:
+                times[label].append(t)
+    print(f"\n{model}: {n_layers} layers x {len(shapes)} matvecs + {head_shape[0]}x{head_shape[1]} "
+          f"Q8_0 classifier (median of {runs}, ms per token)")
+    print(f"  {'layer weights':16s} {'token':>8s} {'tok/s':>7s} {'layers':>8s} {'classifier':>10s} {'MB resident':>12s}")
+    for label, layers in configs.items():
+        total, cls = (float(np.median(v)) * 1e3 for v in zip(*times[label]))
         resident = (sum(t.nbytes for t in layers[0].values()) * n_layers + head.nbytes) / 1e6
         print(f"  {label:16s} {total:8.1f} {1e3 / total:7.2f} {total - cls:8.1f} {cls:10.1f} {resident:12.1f}")
-        del layers
 
 
 def bench_types(types: list[str], shape: tuple[int, int], runs: int) -> None:
@@ -130,14 +145,16 @@ def main(argv=None) -> None:
                    help="layer weight types for the SmolLM2 token")
     p.add_argument("--model", choices=["smollm2", "gemma3", "both", "none"], default="both")
     p.add_argument("--all-types", action="store_true", help="also time one 2048x1024 matvec of every type")
+    p.add_argument("--fused", action="store_true", help="also time with q|k|v and gate|up concatenated")
     args = p.parse_args(argv)
     print(machine())
     projections = MODELS["smollm2"][1]
     if args.model in ("smollm2", "both"):
         mixes = {t: {p: t for p in projections} for t in args.types.split(",")}
-        bench_model("smollm2", mixes, args.runs)
+        bench_model("smollm2", mixes, args.runs, args.fused)
     if args.model in ("gemma3", "both"):
-        bench_model("gemma3", {"F32": {p: "F32" for p in projections}, "Q4_K_M mix": GEMMA3_MIX}, args.runs)
+        bench_model("gemma3", {"F32": {p: "F32" for p in projections}, "Q4_K_M mix": GEMMA3_MIX}, args.runs,
+                    args.fused)
     if args.all_types:
         bench_types(["F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0",
                      "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"], (2048, 1024), args.runs)

@@ -9,7 +9,8 @@ from gguf.quants import dequantize as reference
 from minfer_wasm.errors import GGUFError, UnsupportedError
 from minfer_wasm.ggml_types import row_nbytes
 from minfer_wasm.gguf import GGUFFile, TensorInfo
-from minfer_wasm.quants import QuantTensor, tensor
+from minfer_wasm.quants import QuantTensor, block_tensor, tensor
+from minfer_wasm.quants.scratch import scratch_nbytes
 from minfer_wasm.sources import FileSource
 from quant_blocks import FLOATS, QUANTS, random_raw, type_id
 
@@ -68,8 +69,9 @@ def test_matvec_matches_dequantized_product(case):
     _close(y, w.astype(np.float64) @ x)
 
 
-@pytest.mark.parametrize("n", [1, 4, 20])     # 20: past DENSE_FROM, the dequantizing path
+@pytest.mark.parametrize("n", [1, 4, 20])
 def test_matmul_matches_dequantized_product(case, n):
+    assert 4 < block_tensor.DENSE_FROM <= 20     # n = 4 and n = 20 take the two matmul paths
     _, t, w = case
     x = np.random.default_rng(n).standard_normal((n, w.shape[1])).astype(np.float32)
     y = t.matmul(x)
@@ -89,6 +91,17 @@ def test_default_groups_and_row_vector_shapes():
     w = reference(raw, GGMLQuantizationType.Q4_K)
     x = rng.standard_normal(256).astype(np.float32)
     _close(t.matvec(x), w.astype(np.float64) @ x)
+
+
+def test_work_buffers_stay_far_below_the_float32_matrix():
+    """Products and decoding go a group at a time: scratch never grows to the whole matrix."""
+    rows, cols = 8 * tensor.GROUP_WEIGHTS // 1024, 1024
+    raw = random_raw("Q4_0", (rows, cols), np.random.default_rng(9))
+    t = _tensor("Q4_0", (rows, cols), raw)
+    t.matvec(np.ones(cols, np.float32))
+    t.matmul(np.ones((block_tensor.DENSE_FROM, cols), np.float32))
+    t.take_rows(np.arange(0, rows, 3))
+    assert scratch_nbytes() < rows * cols * 4 / 2
 
 
 @pytest.mark.parametrize("name", QUANTS)
