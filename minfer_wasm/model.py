@@ -54,14 +54,18 @@ class Projections:
                 runs[-1].append(t)
             else:
                 runs.append([t])
-        self.parts = [(run[0] if len(run) == 1 else QuantTensor.concat_rows(run, name),
-                       np.cumsum([t.shape[0] for t in run])[:-1]) for run in runs]
+        self.parts = []   # (weights, column slices of its output, one per projection)
+        for run in runs:
+            ends = np.cumsum([t.shape[0] for t in run]).tolist()
+            w = run[0] if len(run) == 1 else QuantTensor.concat_rows(run, name)
+            self.parts.append((w, [slice(a, b) for a, b in zip([0] + ends, ends)]))
 
     def __call__(self, x: np.ndarray) -> list[np.ndarray]:
         """x: (n, cols) -> one (n, rows_i) array per projection, in order."""
         out = []
-        for w, splits in self.parts:
-            out += np.split(_mm(w, x), splits, axis=1)
+        for w, cols in self.parts:
+            y = _mm(w, x)                                               # (n, sum of rows_i)
+            out += [y[:, c] for c in cols]
         return out
 
 
@@ -102,6 +106,7 @@ class Model:
         # one Rope per kind of layer: global layers get the linear scale and llama3 factors
         rope_global = Rope(c.head_dim, c.rope_base, c.rope_scale, rope_factors, c.rope_neox)
         rope_local = Rope(c.head_dim, c.rope_base_swa, 1.0, None, c.rope_neox)
+        self.ropes = (rope_global, rope_local)
         self.layer_ropes = [rope_local if swa else rope_global for swa in c.swa_layers]
         self.act = gelu_tanh if c.ffn_act == "gelu_tanh" else silu
         self.positions_evaluated = 0
@@ -168,7 +173,7 @@ class Model:
         c = self.config
         n, eps = len(tokens), c.norm_eps
         step = cache.begin(n)
-        tables = {id(r): r.tables(step.pos) for r in self.layer_ropes}  # cos, sin: (n, 1, d/2)
+        tables = {id(r): r.tables(step.pos) for r in self.ropes}        # cos, sin: (n, 1, d/2)
         x = self.token_embd.take_rows(tokens)                           # (n, n_embd)
         if c.embd_scale != 1.0:
             x = x * np.float32(c.embd_scale)

@@ -49,7 +49,8 @@ def _check(model: Model, case: dict) -> None:
     seq = prompt + expected[:-1]                 # step i predicts expected[i] from seq[:len(prompt) + i]
     split = len(seq) - min(N_DECODE, n_compared - 1)
     cache = model.new_cache(256)
-    logits = list(model.forward(seq[:split], cache, all_logits=True)[len(prompt) - 1:])
+    model.forward(prompt[:-1], cache)            # no logits needed before the last prompt token
+    logits = list(model.forward(seq[len(prompt) - 1:split], cache, all_logits=True))
     logits += [model.forward([token], cache) for token in seq[split:]]   # (vocab,) each
 
     first, top_ids = logits[0], np.array(case["first_top_ids"])

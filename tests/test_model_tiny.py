@@ -23,10 +23,11 @@ from minfer_wasm.model import Model
 
 N_VOCAB, N_EMBD, N_FF, WINDOW = 96, 64, 256, 8
 STEP = 16  # max_step of the caches below: the ring is WINDOW + STEP slots, so it wraps early
-ARCH = {  # per arch: heads, kv heads, head size, layer count, matrix types (down is 256 wide: k-quants)
+ARCH = {  # per arch: heads, kv heads, head size, layer count, matrix types (down is 256 wide: k-quants;
+          # neighbours of one type are fused by the model: llama gate|up, gemma3 q|k)
     "llama": dict(n_head=4, n_head_kv=2, head_dim=16, n_layer=2, rope_base=10000.0,
                   types=dict(attn_q=Q.Q4_0, attn_k=Q.Q5_0, attn_v=Q.Q8_0, attn_output=Q.F16,
-                             ffn_gate=Q.Q4_1, ffn_up=Q.Q8_0, ffn_down=Q.Q4_K)),
+                             ffn_gate=Q.Q4_1, ffn_up=Q.Q4_1, ffn_down=Q.Q4_K)),
     "gemma3": dict(n_head=2, n_head_kv=1, head_dim=32, n_layer=6, rope_base=1e6,
                    types=dict(attn_q=Q.Q5_0, attn_k=Q.Q5_0, attn_v=Q.Q8_0, attn_output=Q.Q4_0,
                               ffn_gate=Q.Q8_0, ffn_up=Q.Q5_0, ffn_down=Q.Q6_K)),
