@@ -7,9 +7,11 @@ local server, answers one greedy chat message, and reports:
   load        request -> model ready (minfer: Pyodide start + download + load; wllama: wasm + load)
   first token request -> first streamed text in the page
   decode      tokens/s after the first token, as each engine reports it
-  memory      JS memory of the page and its workers (performance.measureUserAgentSpecificMemory,
+  JS memory   the page's and its workers' JS heaps (performance.measureUserAgentSpecificMemory,
               which needs cross-origin isolation: this bench's server, unlike the site, sends
-              COOP/COEP headers)
+              COOP/COEP headers). Chromium leaves Pyodide's wasm memory out of it, so also:
+  RSS         resident memory of the bench page's renderer process once the answer is done
+              (Linux /proc; page, workers and wasm memory alike)
 Each number is the median over --runs. The machine and browser are named in the output.
 
     python3 scripts/bench_browser.py [--runs 3] [--max-tokens 32] [--model smollm2-135m]
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -62,12 +65,13 @@ async function minfer() {
   });
   const t0 = now();
   worker.postMessage({ type: "load", id: 1, source: { url: model }, n_ctx: 2048 });
-  await reply();
+  const ready = await reply();
   const tReady = now();
   worker.postMessage({ type: "generate", id: 2, text: prompt, params: { temperature: 0 }, max_tokens: maxTokens });
   const done = await reply();
   return { load_s: (tReady - t0) / 1000, ttft_s: (first - tReady) / 1000,
-           decode_tps: done.timings.decode_tps, tokens: done.timings.decode_tokens + 1 };
+           decode_tps: done.timings.decode_tps, tokens: done.timings.decode_tokens + 1,
+           wasm_heap_mb: ready.model.heap_bytes / 1048576 };
 }
 
 async function wllama() {
@@ -110,6 +114,34 @@ class IsolatedHandler(SiteHandler):
         super().end_headers()
 
 
+def renderer_rss_mb() -> float:
+    """Resident memory of the largest Chromium renderer process started by this script (the bench
+    page's: its workers and wasm memory live in it), from /proc (Linux)."""
+    parent, rss = {}, {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+            status = (proc / "status").read_text()
+            renderer = b"--type=renderer" in (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        pid = int(proc.name)
+        parent[pid] = int(stat.rsplit(")", 1)[1].split()[1])       # field 4: ppid
+        if renderer:
+            rss[pid] = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
+
+    def ours(pid: int) -> bool:
+        while pid > 1:
+            pid = parent.get(pid, 0)
+            if pid == os.getpid():
+                return True
+        return False
+
+    return max((kb for pid, kb in rss.items() if ours(pid)), default=0) / 1024
+
+
 def run_engine(browser, base_url: str, engine: str, model_url: str, max_tokens: int) -> dict:
     from urllib.parse import urlencode
 
@@ -120,6 +152,7 @@ def run_engine(browser, base_url: str, engine: str, model_url: str, max_tokens: 
         page.goto(f"{base_url}bench.html?{query}")
         page.wait_for_function("window.__result !== undefined", timeout=TIMEOUT_MS)
         result = page.evaluate("window.__result")
+        result["rss_mb"] = renderer_rss_mb()
     finally:
         context.close()
     if "error" in result:
@@ -172,9 +205,12 @@ def main() -> int:
         return 0
     print(f"machine: {machine}")
     print(f"model:   {model_url.rsplit('/', 1)[-1]}; greedy, up to {args.max_tokens} tokens; median of {args.runs} runs")
-    print(f"{'engine':12s} {'load s':>8s} {'first token s':>14s} {'decode tok/s':>13s} {'tokens':>7s} {'JS memory MB':>13s}")
+    print(f"{'engine':12s} {'load s':>8s} {'first token s':>14s} {'decode tok/s':>13s} {'tokens':>7s} "
+          f"{'JS memory MB':>13s} {'RSS MB':>7s}")
     for name, m in medians.items():
-        print(f"{name:12s} {m['load_s']:8.2f} {m['ttft_s']:14.2f} {m['decode_tps']:13.2f} {m['tokens']:7.0f} {m['memory_mb']:13.0f}")
+        print(f"{name:12s} {m['load_s']:8.2f} {m['ttft_s']:14.2f} {m['decode_tps']:13.2f} {m['tokens']:7.0f} "
+              f"{m['memory_mb']:13.0f} {m['rss_mb']:7.0f}")
+    print(f"minfer-wasm's wasm heap once the model is loaded: {medians['minfer-wasm']['wasm_heap_mb']:.0f} MB")
     return 0
 
 

@@ -157,7 +157,7 @@ function onWorkerMessage(msg) {
 const stageText = (stage) => ({ runtime: "Starting Python…", download: "Downloading the model…", load: "Loading the model…" })[stage];
 
 function describeModel(model) {
-  const parts = [model.name, model.arch, `${mb(model.size)} MB`];
+  const parts = [model.name, model.arch, `${mb(model.size)} MB file`, `${mb(model.heap_bytes)} MB in memory`];
   if (model.from_cache) parts.push("cached");
   return parts.join(" · ");
 }

@@ -17,7 +17,8 @@
  * worker -> page
  *   progress  {id, stage: "runtime" | "download" | "load", loaded, total, detail}
  *             The runtime starts loading when the worker starts, so its progress has id null.
- *   ready     {id, model: {name, arch, n_ctx, n_vocab, n_layer, size, from_cache}}
+ *   ready     {id, model: {name, arch, n_ctx, n_vocab, n_layer, size, from_cache, heap_bytes}}
+ *             size: the GGUF's bytes; heap_bytes: the wasm heap (Python's memory) once loaded.
  *   token     {id, text}  The next piece of the answer (plain text).
  *   done      {id, stop_reason, prompt_tokens_evaluated, positions_evaluated, n_ctx_used, timings}
  *             stop_reason: "eog" | "stop" | "length" | "interrupted" (absent after reset);
@@ -254,6 +255,16 @@ function writeAt(bufProxy, offset, bytes) {
   }
 }
 
+/* The size of the wasm heap: the ArrayBuffer behind any view of Python memory. */
+function heapBytes(bufProxy) {
+  const view = bufProxy.getBuffer("u8");
+  try {
+    return view.data.buffer.byteLength;
+  } finally {
+    view.release();
+  }
+}
+
 async function loadModel(msg) {
   const id = msg.id;
   const reader = msg.source.file ? openFile(msg.source.file) : await openUrl(msg.source.url);
@@ -296,7 +307,7 @@ async function loadModel(msg) {
     const model = loaded.toJs({ dict_converter: Object.fromEntries });
     loaded.destroy();
     progress(id, "load", 1, 1, "ready", true);
-    post({ type: "ready", id, model: { ...model, size: reader.size, from_cache: reader.fromCache } });
+    post({ type: "ready", id, model: { ...model, size: reader.size, from_cache: reader.fromCache, heap_bytes: heapBytes(buf) } });
   } finally {
     buf.destroy();      // the engine keeps its own reference to the bytes
   }
