@@ -98,7 +98,7 @@ class BlockTensor(QuantTensor):
         step = max(1, load_weights // self.cols)
         for r0 in range(0, r, step):
             b = blocks[r0:r0 + step]
-            self.planes.fill(r0, b, qtype.codes)
+            self.planes.fill(r0, b)
             s = qtype.scales(b)
             for mine, theirs in ((self.d, s.d), (self.m, s.m), (self.sc, s.sc), (self.mn, s.mn)):
                 if mine is not None:

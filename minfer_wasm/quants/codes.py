@@ -47,6 +47,7 @@ class QuantType:
     code_bits: int                               # q is in [0, 2**code_bits) (int8 for Q8_0)
     planes: tuple[PlaneSpec, ...]                # where the code bits sit (planes.py)
     codes: Callable[[np.ndarray], np.ndarray]    # (R, NB, type_size) uint8 -> (R, U, unit) q
+                                                 # (the plain decoding, for dequantize())
     scales: Callable[[np.ndarray], Scales]       # (R, NB, type_size) uint8 -> Scales
 
 

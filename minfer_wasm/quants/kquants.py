@@ -44,7 +44,7 @@ from __future__ import annotations
 import numpy as np
 
 from .codes import QuantType, Scales, f16_to_f32
-from .planes import PlaneSpec
+from .planes import PlaneSpec, raw_bytes
 
 _SHIFT2 = np.array([0, 2, 4, 6], dtype=np.uint8).reshape(1, 1, 1, 4, 1)
 _SHIFT1 = np.arange(8, dtype=np.uint8).reshape(1, 1, 8, 1)
@@ -134,20 +134,21 @@ def _q6_k_scales(b):
 
 
 # planes (planes.py): the two-bit qs of Q2_K/Q3_K hold units 8h + 2k + t in field k of
-# bytes 32h + 16t + l (A=2, B=2); Q6_K's ql holds units 8h + 4k + t in bytes 64h + 16t + l
-_CRUMBS_16 = dict(bits=2, shift=0, groups=2, stride=2)
+# bytes 32h + 16t + l (B=2); Q3_K's hmask unit 2k + t in bit k of byte 16t + l (B=2);
+# Q4_K/Q5_K's qs unit 2c + k in nibble k of byte 32c + l; Q5_K's qh unit k in bit k of byte l;
+# Q6_K's ql unit 8h + 4k + t in nibble k of byte 64h + 16t + l (B=4), its qh as Q2_K's qs
 K_TYPES = [
-    QuantType(10, "Q2_K", 256, 84, 16, 0, 2, (PlaneSpec(**_CRUMBS_16, start=16, stop=80),),
+    QuantType(10, "Q2_K", 256, 84, 16, 0, 2, (PlaneSpec(2, 0, 2, raw_bytes(16, 80)),),
               _q2_k_codes, _q2_k_scales),
     QuantType(11, "Q3_K", 256, 110, 16, 4, 3,
-              (PlaneSpec(**_CRUMBS_16, start=32, stop=96), PlaneSpec(1, 2, 1, 2, start=0, stop=32)),
+              (PlaneSpec(2, 0, 2, raw_bytes(32, 96)), PlaneSpec(1, 2, 2, raw_bytes(0, 32))),
               _q3_k_codes, _q3_k_scales),
-    QuantType(12, "Q4_K", 256, 144, 32, 0, 4, (PlaneSpec(4, 0, 4, 1, start=16, stop=144),),
+    QuantType(12, "Q4_K", 256, 144, 32, 0, 4, (PlaneSpec(4, 0, 1, raw_bytes(16, 144)),),
               lambda b: _units(_nibble_chunks(b[..., 16:144]), 32), _q4_k_scales),
     QuantType(13, "Q5_K", 256, 176, 32, 0, 5,
-              (PlaneSpec(4, 0, 4, 1, start=48, stop=176), PlaneSpec(1, 4, 1, 1, start=16, stop=48)),
+              (PlaneSpec(4, 0, 1, raw_bytes(48, 176)), PlaneSpec(1, 4, 1, raw_bytes(16, 48))),
               _q5_k_codes, _q4_k_scales),
     QuantType(14, "Q6_K", 256, 210, 16, 32, 6,
-              (PlaneSpec(4, 0, 2, 4, start=0, stop=128), PlaneSpec(2, 4, 2, 2, start=128, stop=192)),
+              (PlaneSpec(4, 0, 4, raw_bytes(0, 128)), PlaneSpec(2, 4, 2, raw_bytes(128, 192))),
               _q6_k_codes, _q6_k_scales),
 ]

@@ -21,7 +21,9 @@ from __future__ import annotations
 import numpy as np
 
 from .codes import QuantType, Scales, f16_to_f32
-from .planes import PlaneSpec
+from .planes import PlaneSpec, pack_fields, raw_bytes
+
+_LOW = np.uint64(0x0F0F0F0F0F0F0F0F)
 
 
 def _nibbles(qs: np.ndarray) -> np.ndarray:
@@ -29,9 +31,26 @@ def _nibbles(qs: np.ndarray) -> np.ndarray:
     return np.concatenate([qs & 0x0F, qs >> 4], axis=-1)
 
 
+def _high_bits(qh: np.ndarray) -> np.ndarray:
+    """(R, NB, 4) bytes of a little-endian u32 -> (R, NB, 32) 0/1: bit j is bit 4 of w[j]."""
+    return np.unpackbits(qh, axis=-1, bitorder="little")
+
+
 def _with_high_bits(low: np.ndarray, qh: np.ndarray) -> np.ndarray:
-    """Add bit 4: (R, NB, 4) bytes of a little-endian u32 whose bit j belongs to w[j]."""
-    return low | (np.unpackbits(qh, axis=-1, bitorder="little") << 4)
+    return low | (_high_bits(qh) << 4)
+
+
+def _paired_nibbles(qs: np.ndarray) -> np.ndarray:
+    """(R, NB, 16) qs -> (R, ceil(NB/2), 32) plane bytes: byte l = q[2i][l] | q[2i+1][l] << 4,
+    straight from the packed nibbles (8 bytes per uint64 op)."""
+    r, nb = qs.shape[:2]
+    if nb % 2:
+        qs = np.concatenate([qs, np.zeros((r, 1, 16), np.uint8)], axis=1)
+    w = np.ascontiguousarray(qs).view(np.uint64)             # (R, NB, 2)
+    even, odd = w[:, 0::2], w[:, 1::2]                       # q[j] | q[j+16] << 4 of blocks 2i, 2i+1
+    low = (even & _LOW) | ((odd & _LOW) << np.uint64(4))     # bytes 0..15 of the pair
+    high = ((even >> np.uint64(4)) & _LOW) | (odd & ~_LOW)   # bytes 16..31
+    return np.concatenate([low, high], axis=-1).view(np.uint8)
 
 
 def _qtype(type_id, name, type_size, offset, code_bits, planes, codes, scales):
@@ -46,14 +65,22 @@ def _d_m(b):
     return Scales(d=f16_to_f32(b[..., 0:2]), m=f16_to_f32(b[..., 2:4]))
 
 
-# planes packed from the codes: nibbles of two blocks per byte; Q5's bit 4 of 8 blocks per byte
-_Q4 = (PlaneSpec(bits=4, shift=0),)
-_Q5 = (PlaneSpec(bits=4, shift=0), PlaneSpec(bits=1, shift=4))
+# the 4-bit codes of blocks 2i, 2i+1 share plane bytes; Q5's bit 4 of blocks 8i..8i+7 too
+def _nibble_plane(start: int) -> PlaneSpec:
+    return PlaneSpec(4, 0, source=lambda b: _paired_nibbles(b[..., start:start + 16]))
+
+
+def _bit4_plane(start: int) -> PlaneSpec:
+    return PlaneSpec(1, 4, source=lambda b: pack_fields(_high_bits(b[..., start:start + 4]), 1))
+
 
 LEGACY_TYPES = [
-    _qtype(2, "Q4_0", 18, 8, 4, _Q4, lambda b: _nibbles(b[..., 2:18]), _d),
-    _qtype(3, "Q4_1", 20, 0, 4, _Q4, lambda b: _nibbles(b[..., 4:20]), _d_m),
-    _qtype(6, "Q5_0", 22, 16, 5, _Q5, lambda b: _with_high_bits(_nibbles(b[..., 6:22]), b[..., 2:6]), _d),
-    _qtype(7, "Q5_1", 24, 0, 5, _Q5, lambda b: _with_high_bits(_nibbles(b[..., 8:24]), b[..., 4:8]), _d_m),
-    _qtype(8, "Q8_0", 34, 0, 8, (PlaneSpec(8, 0, start=2, stop=34),), lambda b: b[..., 2:34].view(np.int8), _d),
+    _qtype(2, "Q4_0", 18, 8, 4, (_nibble_plane(2),), lambda b: _nibbles(b[..., 2:18]), _d),
+    _qtype(3, "Q4_1", 20, 0, 4, (_nibble_plane(4),), lambda b: _nibbles(b[..., 4:20]), _d_m),
+    _qtype(6, "Q5_0", 22, 16, 5, (_nibble_plane(6), _bit4_plane(2)),
+           lambda b: _with_high_bits(_nibbles(b[..., 6:22]), b[..., 2:6]), _d),
+    _qtype(7, "Q5_1", 24, 0, 5, (_nibble_plane(8), _bit4_plane(4)),
+           lambda b: _with_high_bits(_nibbles(b[..., 8:24]), b[..., 4:8]), _d_m),
+    _qtype(8, "Q8_0", 34, 0, 8, (PlaneSpec(8, 0, source=raw_bytes(2, 34)),),
+           lambda b: b[..., 2:34].view(np.int8), _d),
 ]

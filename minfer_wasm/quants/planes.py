@@ -8,7 +8,7 @@ A plane holds some bits of every code of a tensor with R rows, as an array
 
 Most planes are the block bytes themselves, only regrouped unit-major: e.g.
 Q4_K's 32-byte chunk c holds unit 2c in its low nibbles and 2c+1 in its high
-ones (A=4 per block, B=1, F=2, S=32). Rows r0:r1 of a plane are A*B runs of
+ones (A=4 per block, B=1, F=2, S=32); others are repacked at load (`source`). Rows r0:r1 of a plane are A*B runs of
 (r1-r0)*S contiguous bytes, so unpacking a group of rows is a few whole-array
 shifts and masks on uint64 views (8 bytes per element), whatever the format.
 Unpacking is planned as a list of ufunc calls on prebuilt views (`Step`).
@@ -24,17 +24,35 @@ import numpy as np
 
 @dataclass(frozen=True)
 class PlaneSpec:
-    """One plane of a block format: its field width, position in the code and unit order."""
+    """One plane of a block format: field width, place in the code, unit order, and bytes."""
     bits: int                  # field width: 1, 2, 4, or 8 (the plane is the codes themselves)
     shift: int                 # fields are bits shift .. shift+bits-1 of the code
-    groups: int = 1            # A: plane rows per block (per row of units when packed)
     stride: int = 1            # B: units between the fields of one byte
-    start: int | None = None   # byte range in the block; None: packed from the codes (B = 1)
-    stop: int | None = None
+    source: Callable[[np.ndarray], np.ndarray] | None = None
+    # source(blocks (r, NB, type_size)) -> this plane's bytes of those rows, (r, A, B, S) in
+    # row order (any shape with that many bytes per row), e.g. raw_bytes(16, 144)
 
     @property
     def fields(self) -> int:
         return 8 // self.bits
+
+
+def raw_bytes(start: int, stop: int) -> Callable[[np.ndarray], np.ndarray]:
+    """A plane stored in the blocks as such: bytes start:stop of every block."""
+    return lambda blocks: blocks[:, :, start:stop]
+
+
+def pack_fields(values: np.ndarray, bits: int) -> np.ndarray:
+    """(r, U, S) values < 2**bits -> (r, ceil(U/F), S) bytes, unit F*a + k in field k of byte a
+    (F = 8 // bits); missing units are zero."""
+    r, u, unit = values.shape
+    f = 8 // bits
+    if u % f:
+        values = np.concatenate([values, np.zeros((r, f - u % f, unit), values.dtype)], axis=1)
+    packed = values[:, 0::f].copy()
+    for k in range(1, f):
+        packed |= values[:, k::f] << (bits * k)
+    return packed
 
 
 class Step(NamedTuple):
@@ -58,27 +76,14 @@ class Plane:
 
     def __init__(self, spec: PlaneSpec, n_units: int, rows: int, unit: int, dtype=np.uint8):
         self.spec = spec
-        self.a = -(-n_units // (spec.fields * spec.stride))   # pads packed planes to whole bytes
+        self.a = -(-n_units // (spec.fields * spec.stride))   # planes may pad to whole bytes
         self.data = np.empty((self.a, spec.stride, rows, unit), dtype)
         self.n_units = self.a * spec.fields * spec.stride    # units covered, padding included
 
-    def fill_raw(self, r0: int, blocks: np.ndarray) -> None:
-        """Copy this plane's bytes of blocks (r, NB, type_size) into rows r0.. ."""
-        s, (r, nb, _) = self.spec, blocks.shape
-        part = blocks[:, :, s.start:s.stop].reshape(r, nb * s.groups, s.stride, -1)
-        self.data[:, :, r0:r0 + r] = part.transpose(1, 2, 0, 3)
-
-    def fill_codes(self, r0: int, q: np.ndarray) -> None:
-        """Pack this plane's bits of codes q (r, U, S) into rows r0.. (B = 1: unit F*a + k)."""
-        s, (r, u, unit) = self.spec, q.shape
-        f, mask = s.fields, (1 << s.bits) - 1
-        if u < self.n_units:                                    # pad to whole bytes with zero codes
-            q = np.concatenate([q, np.zeros((r, self.n_units - u, unit), q.dtype)], axis=1)
-        fields = (q >> s.shift) & mask if s.shift else q & mask
-        packed = fields[:, 0::f].copy()                         # (r, A, S)
-        for k in range(1, f):
-            packed |= fields[:, k::f] << (s.bits * k)
-        self.data[:, 0, r0:r0 + r] = packed.transpose(1, 0, 2)
+    def fill(self, r0: int, blocks: np.ndarray) -> None:
+        """Store the plane bytes of blocks (r, NB, type_size) as rows r0.. (unit-major)."""
+        part = self.spec.source(blocks).reshape(len(blocks), self.a, self.spec.stride, -1)
+        self.data[:, :, r0:r0 + len(blocks)] = part.transpose(1, 2, 0, 3)
 
     def steps(self, rows, codes: np.ndarray, tmp: np.ndarray | None) -> list[Step]:
         """Calls that write (tmp None: the first plane) or OR (tmp: a uint64 scratch of the
@@ -135,16 +140,10 @@ class Planes:
             r0 += r
         return out
 
-    def fill(self, r0: int, blocks: np.ndarray, codes) -> None:
-        """Store rows r0.. from raw blocks (r, NB, type_size); codes(blocks) gives (r, U, S)
-        codes for planes not stored in the blocks as such."""
-        q = None
+    def fill(self, r0: int, blocks: np.ndarray) -> None:
+        """Store rows r0.. from raw blocks (r, NB, type_size)."""
         for p in self.planes:
-            if p.spec.start is not None:
-                p.fill_raw(r0, blocks)
-            else:
-                q = codes(blocks) if q is None else q
-                p.fill_codes(r0, q)
+            p.fill(r0, blocks)
 
     def unpack_plan(self, rows, codes: np.ndarray | None, tmp: np.ndarray | None):
         """(steps, q): running the steps leaves `rows`' codes in q (U, g, S). codes: a
