@@ -5,10 +5,10 @@ Every supported quant type stores, per row, blocks whose weights are
     w = a * (q - offset) + c          (float32 ops in this order)
 
 with q a small unsigned integer code (int8 for Q8_0), `a` a scale per *unit*
-(a run of `unit` consecutive weights sharing one scale: half a legacy block, or
-a K-quant sub-block) and `c` an optional additive term per unit. A type gives
-its codes, its scales and where its code bits sit (planes.py); the bit-exact
-dequantizer here and the kernels in tensor.py are shared by all types.
+(a run of `unit` consecutive weights sharing one scale: a legacy block, or a
+K-quant sub-block) and `c` an optional additive term per unit. A type gives its
+codes, its scales and where its code bits sit (planes.py); the bit-exact
+dequantizer here and the kernels in block_tensor.py are shared by all types.
 
 The products are formed exactly as gguf-py's `quants.py` forms them
 (`dequantize_blocks`), so dequantization is bit-exact:
