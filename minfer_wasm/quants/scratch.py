@@ -31,8 +31,3 @@ def scratch(name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
 def generation() -> int:
     """Changes whenever any buffer was reallocated (views taken before are stale)."""
     return _generation[0]
-
-
-def scratch_nbytes() -> int:
-    """Bytes currently held by all scratch buffers (for memory accounting)."""
-    return sum(b.nbytes for b in _buffers.values())
