@@ -11,6 +11,10 @@ import json
 import os
 import sys
 
+# Before numpy loads: the engine's matrices are small, and OpenBLAS's worker threads cost far more
+# than they save on them (much more on a busy machine). Set OPENBLAS_NUM_THREADS to override.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 from .errors import MinferError
 from .model_store import DEFAULT_MODEL, KNOWN_MODELS
 

@@ -1,5 +1,9 @@
 """Shared fixtures: the real models, pulled (and sha256-checked) into the user cache on first use."""
 
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the CLI does; set before numpy loads
+
 import pytest
 
 from minfer_wasm import model_store

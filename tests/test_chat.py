@@ -47,10 +47,10 @@ def test_close_mid_answer_keeps_the_partial_answer_and_the_chat_usable(engine):
 
 
 def test_old_turns_are_dropped_when_the_conversation_outgrows_the_context(engine):
-    chat = Chat(engine, system_prompt="Be brief.", n_ctx=160)
+    chat = Chat(engine, system_prompt="Be brief.", n_ctx=96)
     for question in ("What is rain?", "What is snow?", "What is hail?", "What is fog?"):
-        "".join(chat.send(question, GREEDY, max_tokens=24))
-        assert chat.context.cache.n_past <= 160
+        "".join(chat.send(question, GREEDY, max_tokens=16))
+        assert chat.context.cache.n_past <= 96
     assert chat.messages[0] == {"role": "system", "content": "Be brief."}
     assert chat.messages[-2]["content"] == "What is fog?"
     assert all(m["content"] != "What is rain?" for m in chat.messages)
