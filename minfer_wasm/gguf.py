@@ -295,3 +295,10 @@ class GGUFFile:
                 f"{self.source.name}: tensor {name!r} has {ggml_type_name(info.ggml_type)}, "
                 "which this engine cannot load")
         return self.source.read(info.offset, info.nbytes)
+
+    def release_tensor(self, name: str) -> None:
+        """Tell the source the tensor's bytes are no longer needed (a no-op for most sources)."""
+        release = getattr(self.source, "release", None)
+        if release is not None:
+            info = self.tensors[name]
+            release(info.offset, info.nbytes)

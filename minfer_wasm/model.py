@@ -85,11 +85,15 @@ class _Loader:
         return info
 
     def matrix(self, name: str, shape: tuple[int, int]) -> QuantTensor:
-        return QuantTensor.from_bytes(self.info(name, shape), self.gguf.tensor_bytes(name))
+        tensor = QuantTensor.from_bytes(self.info(name, shape), self.gguf.tensor_bytes(name))
+        self.gguf.release_tensor(name)  # the tensor holds its own repacked copy
+        return tensor
 
     def vector(self, name: str, size: int) -> np.ndarray:
         info = self.info(name, (size,))
-        return dequantize(self.gguf.tensor_bytes(name), info.ggml_type, info.shape).reshape(size)
+        vector = dequantize(self.gguf.tensor_bytes(name), info.ggml_type, info.shape).reshape(size)
+        self.gguf.release_tensor(name)
+        return vector
 
 
 class Model:

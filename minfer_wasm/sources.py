@@ -25,6 +25,8 @@ class ByteSource(Protocol):
         """Exactly `length` bytes starting at `offset`, or SourceError."""
         ...
 
+    # Optional: `release(offset, length)` tells a source its caller is done with those bytes.
+
 
 def _check_range(name: str, size: int, offset: int, length: int) -> None:
     if offset < 0 or length < 0 or offset + length > size:
@@ -68,6 +70,17 @@ class FileSource:
     def read(self, offset: int, length: int) -> memoryview:
         _check_range(self.name, self.size, offset, length)
         return self._view[offset:offset + length]
+
+    def release(self, offset: int, length: int) -> None:
+        """Drop the mapped pages of a range from this process's resident memory (they are
+        read again from the page cache if touched later): loaded weights are repacked, so
+        keeping the file's pages too would count the model twice."""
+        if not self.size or not hasattr(mmap, "MADV_DONTNEED"):
+            return
+        start = offset - offset % mmap.PAGESIZE
+        end = min(offset + length, self.size)
+        if end > start:
+            self._map.madvise(mmap.MADV_DONTNEED, start, end - start)
 
 
 _CONTENT_RANGE = re.compile(r"bytes\s+(?:(\d+)-(\d+)|\*)/(\d+)")
