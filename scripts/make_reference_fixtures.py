@@ -7,7 +7,8 @@ and its tokenizer (built from the same GGUF) turns a few prompts into ids. For e
 prompt the fixture stores:
 
   prompt_ids      the ids fed to both engines
-  continuation    CONTINUATION greedy tokens, each from a full recompute of the sequence
+  continuation    greedy tokens (CONTINUATION, fewer for long prompts), each from a full
+                  recompute of the sequence
   margins         the reference's top-1 minus top-2 logit at each of those steps
   first_top_ids / first_top_logits   the TOP_K largest logits after the prompt
   first_logits_mean / first_logits_std   a summary of the whole first-step logit vector
@@ -30,24 +31,26 @@ CONTINUATION = 32
 TOP_K = 100
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
 
-PROMPTS = {  # model name -> prompts, chosen so the reference is confident for most steps
+PROMPTS = {  # model name -> (prompt, greedy steps), chosen so the reference is confident for most steps
     "smollm2-135m": [
-        "<|im_start|>user\nList the first ten prime numbers.<|im_end|>\n<|im_start|>assistant\n",
-        "def fibonacci(n):",
+        ("<|im_start|>user\nList the first ten prime numbers.<|im_end|>\n<|im_start|>assistant\n", CONTINUATION),
+        ("def fibonacci(n):", CONTINUATION),
     ],
     "gemma3-270m": [
-        "<start_of_turn>user\nWhat is the capital of France?<end_of_turn>\n<start_of_turn>model\n",
-        "def fibonacci(n):",
+        ("<start_of_turn>user\nWhat is the capital of France?<end_of_turn>\n<start_of_turn>model\n", CONTINUATION),
+        ("def fibonacci(n):", CONTINUATION),
+        # longer than the 512-position sliding window (~540 tokens): local layers must mask the start
+        (", ".join(str(i) for i in range(1, 131)) + ",", 8),
     ],
 }
 
 
 @torch.no_grad()
-def reference(model, prompt_ids: list[int]) -> dict:
+def reference(model, prompt_ids: list[int], steps: int) -> dict:
     """Greedy continuation with a full forward per step (no KV cache involved)."""
     ids = list(prompt_ids)
     out = {"prompt_ids": list(prompt_ids), "continuation": [], "margins": []}
-    for step in range(CONTINUATION):
+    for step in range(steps):
         logits = model(torch.tensor([ids])).logits[0, -1].float()   # (vocab,)
         top2 = torch.topk(logits, 2)
         if step == 0:
@@ -69,9 +72,9 @@ def make(name: str) -> Path:
     model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
     model.eval()
     cases = []
-    for text in PROMPTS[name]:
+    for text, steps in PROMPTS[name]:
         ids = tokenizer(text)["input_ids"]
-        case = {"text": text, **reference(model, ids)}
+        case = {"text": text, **reference(model, ids, steps)}
         print(f"{name}: {text!r} -> {tokenizer.decode(case['continuation'])!r}", flush=True)
         cases.append(case)
     fixture = {
