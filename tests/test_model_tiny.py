@@ -211,10 +211,14 @@ def test_batch_prefill_matches_reference(tiny):
     model, hp, w = tiny
     tokens = _tokens(20)
     cache = model.new_cache(64)
+    before = model.positions_evaluated
     logits = model.forward(tokens, cache, all_logits=True)
     assert logits.shape == (20, N_VOCAB) and logits.dtype == np.float32
     _close(logits, reference_logits(hp, w, tokens))
-    assert cache.n_past == 20 and model.positions_evaluated >= 20
+    assert cache.n_past == 20 and model.positions_evaluated - before == 20
+    last = model.forward(tokens, model.new_cache(64))       # default: the last token's logits only
+    assert last.shape == (N_VOCAB,)
+    _close(last, logits[-1])
 
 
 def test_cache_shapes(tiny):
