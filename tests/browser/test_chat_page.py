@@ -52,7 +52,10 @@ def test_tokens_arrive_incrementally(page):
             if (bodies.length) window.__snapshots.push([bodies[bodies.length - 1].textContent, status.dataset.state]);
         }).observe(document.querySelector('[role="log"]'), {subtree: true, childList: true, characterData: true});
     }""")
-    final = answer_text(ask(page, "Count from one to ten in words.", max_tokens=12))
+    question = "Count from one to ten in words. <b>Bold?</b><img src=x>"
+    final = answer_text(ask(page, question, max_tokens=12))
+    expect(page.locator('[data-role="user"]').last).to_have_text(question)     # text, not markup
+    expect(page.get_by_role("log").locator("b, img")).to_have_count(0)
     during = [text for text, state in page.evaluate("window.__snapshots") if state == "generating" and text]
     distinct = list(dict.fromkeys(during))
     assert len(distinct) >= 3, f"the answer appeared in {len(distinct)} steps: {distinct}"
@@ -115,6 +118,19 @@ def test_local_file_is_read_in_place(page, server, native_engine):
     message = ask(page, "Say hi.", max_tokens=4)
     assert answer_text(message) == native_answer(native_chat(native_engine), "Say hi.", 4)
     assert not [p for _, p in server.requests[seen:] if ".gguf" in p], "the local file was fetched"
+
+
+def test_an_invalid_setting_is_reported_and_the_chat_goes_on(page, native_engine):
+    new_chat(page)
+    page.get_by_label("Top-p").fill("2")
+    page.get_by_label("Max tokens").fill("4")
+    page.get_by_role("textbox", name="Message").fill("Say hi.")
+    page.get_by_role("button", name="Send").click()
+    wait_state(page, "error", 60_000)
+    expect(page.get_by_role("alert")).to_contain_text("top_p")
+    page.get_by_label("Top-p").fill("0.95")
+    message = ask(page, "Say hi.", max_tokens=4)
+    assert answer_text(message) == native_answer(native_chat(native_engine), "Say hi.", 4)
 
 
 def _load_url(page, url: str) -> None:

@@ -34,15 +34,17 @@ def test_offline_reload_still_answers(new_context, server, native_engine):
 
 
 def test_site_works_from_a_sub_path_and_stays_on_its_origin(new_context, server, native_engine):
+    """Also: the model named by ?model=, relative to the page."""
+    model = next((server.site / "models").glob("*.gguf")).name
     seen = len(server.requests)
     context = new_context()
-    page = open_ready(context, server.url + SUBPATH.lstrip("/"))
+    page = open_ready(context, f"{server.url}{SUBPATH.lstrip('/')}?model=models/{model}")
     message = ask(page, "Say hello.", max_tokens=6)
     assert answer_text(message) == native_answer(native_chat(native_engine), "Say hello.", 6)
     context.close()
     origin = urlsplit(server.origin).netloc
     requests = server.requests[seen:]
-    assert any(urlsplit(path).path.endswith(".gguf") for _, path in requests), "the proxy saw no model request"
+    assert f"{SUBPATH}models/{model}" in [urlsplit(path).path for _, path in requests], "the proxy saw no model request"
     foreign = [(cmd, path) for cmd, path in requests if cmd == "CONNECT" or urlsplit(path).netloc != origin]
     assert foreign == []
     outside = [path for _, path in requests if not urlsplit(path).path.startswith(SUBPATH)]
