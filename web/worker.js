@@ -216,12 +216,17 @@ async function openUrl(url) {
       }
       const { response } = await fetchRange(url, start, end);
       const bytes = await bodyBytes(response, end - start, onBytes);
-      if (cache) pending.push(cache.put(key, new Response(bytes)).catch((e) => console.warn("model cache:", e)));
+      if (cache) {
+        pending.push(cache.put(key, new Response(bytes)).then(() => true, (e) => {
+          console.warn("model cache:", e);       // e.g. over quota: the model still loads
+          return false;
+        }));
+      }
       return bytes;
     },
     async finish() {
-      await Promise.all(pending);
-      if (cache && !manifest.complete) {
+      const stored = await Promise.all(pending);
+      if (cache && !manifest.complete && stored.every(Boolean)) {
         manifest.complete = true;
         await cache.put(manifestKey, new Response(JSON.stringify(manifest)));
       }
