@@ -40,7 +40,7 @@ const PACKAGES = ["numpy", "markupsafe", "jinja2", "micropip", "minfer-wasm"];
 const CHUNK = 4 << 20;          // bytes per Range request and per Cache Storage entry
 const PARALLEL = 4;             // Range requests in flight
 const MODEL_CACHE = "minfer-models-v1";
-const PROGRESS_MS = 100;        // at most one progress message per stage this often
+const PROGRESS_MS = 100;        // at most one progress message this often (stage ends always go)
 
 let py = null;          // the Pyodide API
 let browser = null;     // the minfer_wasm.browser module (PyProxy)
