@@ -13,6 +13,9 @@ prompt the fixture stores:
   first_top_ids / first_top_logits   the TOP_K largest logits after the prompt
   first_logits_mean / first_logits_std   a summary of the whole first-step logit vector
 
+Models whose GGUF carries a chat template also get `chat_cases`: a conversation rendered
+and tokenized by transformers' own apply_chat_template (the reference for `generate --chat`).
+
 Needs: pip install torch transformers accelerate gguf. Takes a few minutes on a CPU.
 Usage: python scripts/make_reference_fixtures.py [smollm2-135m gemma3-270m]
 """
@@ -41,6 +44,14 @@ PROMPTS = {  # model name -> (prompt, greedy steps), chosen so the reference is 
         ("def fibonacci(n):", CONTINUATION),
         # longer than the 512-position sliding window (~540 tokens): local layers must mask the start
         (", ".join(str(i) for i in range(1, 131)) + ",", 8),
+    ],
+}
+
+CHATS = {  # model name -> (messages, greedy steps) for models whose GGUF has a chat template
+    "smollm2-135m": [
+        ([{"role": "user", "content": "Translate \"good morning\" into French."}], 16),
+        ([{"role": "system", "content": "You are a terse assistant."},
+          {"role": "user", "content": "Name three primary colours."}], 16),
     ],
 }
 
@@ -77,11 +88,20 @@ def make(name: str) -> Path:
         case = {"text": text, **reference(model, ids, steps)}
         print(f"{name}: {text!r} -> {tokenizer.decode(case['continuation'])!r}", flush=True)
         cases.append(case)
+    chat_cases = []
+    for messages, steps in CHATS.get(name, []):
+        ids = list(tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True,
+                                                 return_dict=True)["input_ids"])
+        chat_cases.append({"messages": messages, **reference(model, ids, steps)})
+        print(f"{name}: chat {messages[-1]['content']!r} -> "
+              f"{tokenizer.decode(chat_cases[-1]['continuation'])!r}", flush=True)
     fixture = {
         "model": name, "gguf": path.name, "sha256": model_store.file_sha256(path),
         "reference": f"transformers {transformers.__version__}, torch {torch.__version__}, float32",
         "cases": cases,
     }
+    if chat_cases:
+        fixture["chat_cases"] = chat_cases
     out = FIXTURES / f"reference_{name.split('-')[0]}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(fixture, indent=1) + "\n")

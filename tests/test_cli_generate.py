@@ -1,8 +1,9 @@
 """`minfer-wasm generate` end to end on the real SmolLM2, against the transformers fixture.
 
-The CLI tokenizes the fixture's prompt text (special-token text parsed as special tokens)
-and decodes greedily; the prompt ids and the continuation must be transformers' own (the
-continuation until the reference's top-2 logits come within 0.1 of each other).
+The CLI tokenizes the prompt (a plain text with special-token text in it, or with --chat
+one user message through the model's chat template) and decodes greedily; the prompt ids
+and the continuation must be transformers' own (the continuation until the reference's
+top-2 logits come within 0.1 of each other).
 """
 
 import json
@@ -11,31 +12,40 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from minfer_wasm.gguf import GGUFFile
 from minfer_wasm.tokenizer import Tokenizer
 
 FIXTURE = Path(__file__).parent / "fixtures" / "reference_smollm2.json"
 MARGIN = 0.1
+REFERENCE = json.loads(FIXTURE.read_text())
+
+
+def run_generate(*args: str) -> dict:
+    result = subprocess.run([sys.executable, "-m", "minfer_wasm", "generate", *args, "--json"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def n_confident(case: dict) -> int:
+    """Steps before the reference's own top-2 logits first come within MARGIN."""
+    margins = np.array(case["margins"])
+    return int(np.argmax(margins < MARGIN)) if (margins < MARGIN).any() else len(margins)
 
 
 def test_generate_greedy_matches_reference(tmp_path, smollm2_path):
-    case = json.loads(FIXTURE.read_text())["cases"][0]
+    case = REFERENCE["cases"][0]
     steps = len(case["continuation"])
     logits_file = tmp_path / "logits.npy"
-    result = subprocess.run(
-        [sys.executable, "-m", "minfer_wasm", "generate", "--model", str(smollm2_path), "--prompt", case["text"],
-         "--temperature", "0", "--ignore-eos", "--max-tokens", str(steps), "--json",
-         "--logits-out", str(logits_file)],
-        capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+    out = run_generate("--model", str(smollm2_path), "--prompt", case["text"], "--temperature", "0",
+                       "--ignore-eos", "--max-tokens", str(steps), "--logits-out", str(logits_file))
 
     assert out["prompt_ids"] == case["prompt_ids"]
     assert len(out["ids"]) == steps and out["stop_reason"] == "length"
-    margins = np.array(case["margins"])
-    n_compared = int(np.argmax(margins < MARGIN)) if (margins < MARGIN).any() else steps
-    assert out["ids"][:n_compared] == case["continuation"][:n_compared]
+    n = n_confident(case)
+    assert n >= 8 and out["ids"][:n] == case["continuation"][:n]
 
     logits = np.load(logits_file)
     assert logits.dtype == np.float32 and logits.shape == (steps, 49152)
@@ -47,6 +57,22 @@ def test_generate_greedy_matches_reference(tmp_path, smollm2_path):
     assert out["text"] == tokenizer.decode(out["ids"], skip_special=True)
     for key in ("prompt_tps", "decode_tps", "ttft_s"):
         assert out["timings"][key] > 0
+
+
+@pytest.mark.parametrize("case", REFERENCE["chat_cases"], ids=lambda c: c["messages"][-1]["content"][:20])
+def test_generate_chat_matches_transformers_chat_template(smollm2_path, case):
+    system = [m["content"] for m in case["messages"] if m["role"] == "system"]
+    out = run_generate("--model", str(smollm2_path), "--chat", "--prompt", case["messages"][-1]["content"],
+                       *(["--system", system[0]] if system else []), "--temperature", "0",
+                       "--ignore-eos", "--max-tokens", str(len(case["continuation"])))
+    assert out["prompt_ids"] == case["prompt_ids"]          # template + tokenizer as transformers renders them
+    n = n_confident(case)
+    assert out["ids"][:n] == case["continuation"][:n]
+
+
+def test_chat_fixture_has_a_long_confident_continuation():
+    """Guards the test above against comparing nothing."""
+    assert max(n_confident(case) for case in REFERENCE["chat_cases"]) >= 12
 
 
 def test_tokenize_cli_adds_special_tokens_as_metadata_says(smollm2_path):
