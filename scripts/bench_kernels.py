@@ -64,9 +64,9 @@ def random_tensor(type_name: str, shape, rng) -> QuantTensor:
     else:
         raw = rng.integers(0, 256, shape[0] * row_nbytes(tid, shape[1]), dtype=np.uint8).tobytes()
     t = QuantTensor.from_bytes(TensorInfo("bench", tid, tuple(shape), 0, len(raw)), raw)
-    for scale in (getattr(t, "d", None), getattr(t, "m", None)):
-        if scale is not None:
-            scale[...] = rng.random(scale.shape, dtype=np.float32) * 0.01
+    if hasattr(t, "halves"):                          # block d (and m): float16
+        t.halves[...] = rng.random(t.halves.shape, dtype=np.float32) * 0.01
+        t.finite = True
     return t
 
 

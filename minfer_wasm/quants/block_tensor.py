@@ -1,11 +1,12 @@
 """BlockTensor: a block-quantized matrix kept as bit planes + scales, and its kernels.
 
-Storage (about the file's size; float32 d/m make Q4_1 1.2x):
+Storage (the file's bytes for legacy types; K-quants a little more, scales unpacked):
     planes   code bits, unit-major (planes.py)
-    d, m     (NB, R) float32 block scale / offset (-dmin for K-quants)
+    halves   (H, NB, R) float16: block scale d, and offset m (min; -dmin for K-quants)
     sc, mn   (U, R) integer sub-block scale / min (K-quants)
 A group of rows is unpacked into reused scratch and cast to float32 codes
-q (U, g, S); then, for w = a * (q - offset) + c with a, c per unit:
+q (U, g, S), its halves widened to float32 (codes.widen_steps); then, for
+w = a * (q - offset) + c with a, c per unit:
   matvec (and matmul of a short prompt): one batched matmul gives every unit's
           dot q[u] . x[u]; the format's algebra finishes the rows without forming w:
           y[r] = sum_u a[u,r] * (q[u,r] . x[u] - offset * sum(x[u])) + c[u,r] * sum(x[u])
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .codes import QuantType
+from .codes import QuantType, all_finite, widen_steps
 from .planes import Planes
 from .scratch import generation, scratch
 from .tensor import QuantTensor
@@ -32,16 +33,19 @@ class _Group:
     """Prebuilt views for one group of rows: the unpack steps and every operand."""
 
     def __init__(self, t: "BlockTensor", rows):
-        nb, k, unit = t.d.shape[0], t.per_block, t.qtype.unit
-        d = t.d[:, rows]                                                        # (NB, g)
-        g = self.g = d.shape[1]
+        nb, k, unit = t.halves.shape[1], t.per_block, t.qtype.unit
+        halves = t.halves[:, :, rows]                                           # (H, NB, g) float16
+        g = self.g = halves.shape[2]
         self.rows = rows
         codes = None if t.planes.direct else scratch("codes", (t.planes.width, g, unit), np.uint8)
         high = None if codes is None else scratch("high", (codes.nbytes // 8,), np.uint64)
         self.steps, self.q = t.planes.unpack_plan(rows, codes, high)            # q: (U, g, S)
         self.w = scratch("codes_f32", self.q.shape, np.float32)                 # (U, g, S)
+        widened = scratch("halves_f32", halves.shape, np.float32)               # (H, NB, g)
+        self.widen_steps = widen_steps(halves, widened, t.finite)
+        d = widened[0]                                                          # (NB, g)
         self.d, self.a3 = d, d[:, :, None]                                      # legacy: a = d
-        self.m = None if t.m is None else t.m[:, rows]                          # (NB, g)
+        self.m = widened[1] if len(widened) > 1 else None                       # (NB, g)
         self.sc = None if t.sc is None else t.sc[:, rows].reshape(nb, k, g)
         self.c = self.m                                                         # legacy: c = m
         if self.sc is not None:    # K-quants: a = d * sc, c = m * mn per unit, into scratch
@@ -52,6 +56,11 @@ class _Group:
                 self.m = self.m.reshape(nb, 1, g)
                 self.mn = t.mn[:, rows].reshape(nb, k, g)
                 self.c = scratch("c", (nb, k, g), np.float32)
+
+    def widen(self) -> None:
+        """d and m of this group as float32 (scratch): before scale() and offsets()."""
+        for step in self.widen_steps:
+            step.ufunc(*step.args, out=step.out)
 
     def scale(self) -> np.ndarray:
         """(U, g, 1) float32 per-unit scales a (K-quants: d * sc, computed into scratch;
@@ -91,8 +100,8 @@ class BlockTensor(QuantTensor):
         self.per_block = self.n_units // nb                                     # units per block
         self.planes = Planes(qtype.planes, r, self.n_units, qtype.unit, signed=qtype.code_bits == 8)
         first = qtype.scales(blocks[:1])
-        self.d = np.empty((nb, r), np.float32)                                  # (NB, R)
-        self.m = None if first.m is None else np.empty((nb, r), np.float32)     # (NB, R)
+        self.halves = np.empty((1 if first.m is None else 2, nb, r), np.float16)  # (H, NB, R)
+        self.finite = True
         self.sc = None if first.sc is None else np.empty((self.n_units, r), first.sc.dtype)  # (U, R)
         self.mn = None if first.mn is None else np.empty((self.n_units, r), first.mn.dtype)  # (U, R)
         step = max(1, load_weights // self.cols)
@@ -100,7 +109,10 @@ class BlockTensor(QuantTensor):
             b = blocks[r0:r0 + step]
             self.planes.fill(r0, b)
             s = qtype.scales(b)
-            for mine, theirs in ((self.d, s.d), (self.m, s.m), (self.sc, s.sc), (self.mn, s.mn)):
+            for mine, theirs in zip(self.halves, (s.d, s.m)):
+                mine[:, r0:r0 + len(b)] = theirs.T
+                self.finite = self.finite and all_finite(theirs)
+            for mine, theirs in ((self.sc, s.sc), (self.mn, s.mn)):
                 if mine is not None:
                     mine[:, r0:r0 + len(b)] = theirs.T
         self._finish()
@@ -109,13 +121,15 @@ class BlockTensor(QuantTensor):
         first = parts[0]
         self.n_units, self.per_block = first.n_units, first.per_block
         self.planes = Planes.concat([p.planes for p in parts])
-        for field in ("d", "m", "sc", "mn"):
+        self.halves = np.concatenate([p.halves for p in parts], axis=2)
+        self.finite = all(p.finite for p in parts)
+        for field in ("sc", "mn"):
             arrays = [getattr(p, field) for p in parts]
             setattr(self, field, None if arrays[0] is None else np.concatenate(arrays, axis=1))
         self._finish()
 
     def _finish(self) -> None:
-        self.nbytes = self.planes.nbytes + sum(a.nbytes for a in (self.d, self.m, self.sc, self.mn)
+        self.nbytes = self.planes.nbytes + sum(a.nbytes for a in (self.halves, self.sc, self.mn)
                                                if a is not None)
         self._plan, self._plan_generation = [], -1
 
@@ -148,6 +162,7 @@ class BlockTensor(QuantTensor):
         xs_t = xs.T                                                             # (n, U)
         for gr in groups:
             y = out[:, gr.rows]                                                 # (n, g) view
+            gr.widen()
             dots = np.matmul(gr.unpack(), xu)                                   # (U, g, n): q[u] . x[u]
             if xo is not None:
                 np.subtract(dots, xo, out=dots)
@@ -160,6 +175,7 @@ class BlockTensor(QuantTensor):
         """(g, cols) float32 weights of `rows` (slice or ids), bit-exact: w = a * (q - offset) + c;
         a scratch view. Codes go row-major while still bytes (the cheapest transpose)."""
         gr = _Group(self, rows)
+        gr.widen()
         q = gr.codes()                                                          # (U, g, S) integers
         n_units, g, unit = q.shape
         q_rows = scratch("codes_rows", (g, n_units, unit), q.dtype)

@@ -14,6 +14,8 @@ The products are formed exactly as gguf-py's `quants.py` forms them
 (`dequantize_blocks`), so dequantization is bit-exact:
 a = d (legacy types) or d * sc (K-quants, `d * sc.astype(float32)`);
 c = m (Q4_1/Q5_1 min) or (-dmin) * mn (K-quants: `- dmin * m`; IEEE x - y == x + (-y)).
+The block halves d, m stay float16 (exact, the file's 2 bytes); `widen_steps` turns
+a group of them into float32 with integer ops (cheaper than a float16 cast in Pyodide).
 """
 
 from __future__ import annotations
@@ -23,14 +25,14 @@ from typing import Callable
 
 import numpy as np
 
-from .planes import PlaneSpec
+from .planes import PlaneSpec, Step
 
 
 @dataclass
 class Scales:
     """Per-block and per-unit scales of R rows (NB blocks, U units per row)."""
-    d: np.ndarray                 # (R, NB) float32 block scale
-    m: np.ndarray | None = None   # (R, NB) float32 block offset: min (Q4_1, Q5_1) or -dmin (K-quants)
+    d: np.ndarray                 # (R, NB) float16 block scale
+    m: np.ndarray | None = None   # (R, NB) float16 block offset: min (Q4_1, Q5_1) or -dmin (K-quants)
     sc: np.ndarray | None = None  # (R, U) integer sub-block scale (K-quants): a = d * sc
     mn: np.ndarray | None = None  # (R, U) integer sub-block min (K-quants): c = m * mn
 
@@ -51,9 +53,33 @@ class QuantType:
     scales: Callable[[np.ndarray], Scales]       # (R, NB, type_size) uint8 -> Scales
 
 
-def f16_to_f32(raw: np.ndarray) -> np.ndarray:
-    """(..., 2) uint8 little-endian halves -> (...) float32 (exact)."""
-    return raw.view(np.float16)[..., 0].astype(np.float32)
+def halves(raw: np.ndarray) -> np.ndarray:
+    """(..., 2) uint8 little-endian halves -> (...) float16 (a view)."""
+    return raw.view(np.float16)[..., 0]
+
+
+_F16_BIAS_GAP = np.float32(2.0 ** 112)   # 2**(127 - 15): float32 exponent bias minus float16's
+_SIGN_AND_BODY = np.int32(-0x70000001)   # 0x8FFFFFFF: bit 31 and bits 0..27
+
+
+def widen_steps(h: np.ndarray, out: np.ndarray, finite: bool) -> list[Step]:
+    """Calls that set out (float32) to h (float16, same shape) exactly. Finite halves: the
+    bits moved into place with integer ops, sign-extended to bit 31 (bits 28..30 cleared),
+    exponent and mantissa at bits 13..27, then * 2**112 rebiases the exponent; exact for
+    normal and subnormal halves alike (a float32 times a power of two in range).
+    Otherwise (inf / nan present) a plain cast."""
+    if not finite:
+        return [Step(np.positive, (h,), out)]
+    bits = out.view(np.int32)
+    return [Step(np.positive, (h.view(np.int16),), bits),          # sign-extended to 32 bits
+            Step(np.left_shift, (bits, 13), bits),
+            Step(np.bitwise_and, (bits, _SIGN_AND_BODY), bits),
+            Step(np.multiply, (out, _F16_BIAS_GAP), out)]
+
+
+def all_finite(h: np.ndarray) -> bool:
+    """No inf or nan among the float16 values h (exponent field not all ones)."""
+    return not np.any((h.view(np.uint16) & 0x7C00) == 0x7C00)
 
 
 def _per_unit(block: np.ndarray, sub: np.ndarray | None, n_units: int) -> np.ndarray:
@@ -71,7 +97,7 @@ def dequantize_codes(q: np.ndarray, s: Scales, qtype: QuantType) -> np.ndarray:
     w = q.astype(np.float32)
     if qtype.offset:
         w -= np.float32(qtype.offset)         # exact: small integers
-    w *= _per_unit(s.d, s.sc, n_units)[:, :, None]
+    w *= _per_unit(s.d.astype(np.float32), s.sc, n_units)[:, :, None]
     if s.m is not None:
-        w += _per_unit(s.m, s.mn, n_units)[:, :, None]
+        w += _per_unit(s.m.astype(np.float32), s.mn, n_units)[:, :, None]
     return w.reshape(len(w), -1)

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .codes import QuantType, Scales, f16_to_f32
+from .codes import QuantType, Scales, halves
 from .planes import PlaneSpec, raw_bytes
 
 _SHIFT2 = np.array([0, 2, 4, 6], dtype=np.uint8).reshape(1, 1, 1, 4, 1)
@@ -86,7 +86,7 @@ def _q2_k_codes(b):
 
 def _q2_k_scales(b):
     scales = b[..., 0:16]
-    return Scales(d=f16_to_f32(b[..., 80:82]), m=-f16_to_f32(b[..., 82:84]),
+    return Scales(d=halves(b[..., 80:82]), m=-halves(b[..., 82:84]),
                   sc=_flat(scales & 15), mn=_flat(scales >> 4))
 
 
@@ -100,7 +100,7 @@ def _q3_k_scales(b):
     low = (s[..., 0:8].reshape(r, nb, 1, 8) >> np.array([0, 4], np.uint8).reshape(2, 1)) & 15
     high = (s[..., 8:12].reshape(r, nb, 1, 4) >> np.array([0, 2, 4, 6], np.uint8).reshape(4, 1)) & 3
     sc = low.reshape(r, nb, 16) | (high.reshape(r, nb, 16) << 4)
-    return Scales(d=f16_to_f32(b[..., 108:110]), sc=_flat(sc.astype(np.int8) - np.int8(32)))
+    return Scales(d=halves(b[..., 108:110]), sc=_flat(sc.astype(np.int8) - np.int8(32)))
 
 
 def _nibble_chunks(qs: np.ndarray) -> np.ndarray:
@@ -113,7 +113,7 @@ def _nibble_chunks(qs: np.ndarray) -> np.ndarray:
 
 def _q4_k_scales(b):
     sc, mn = _scale_min_k4(b[..., 4:16])
-    return Scales(d=f16_to_f32(b[..., 0:2]), m=-f16_to_f32(b[..., 2:4]), sc=_flat(sc), mn=_flat(mn))
+    return Scales(d=halves(b[..., 0:2]), m=-halves(b[..., 2:4]), sc=_flat(sc), mn=_flat(mn))
 
 
 def _q5_k_codes(b):
@@ -130,7 +130,7 @@ def _q6_k_codes(b):
 
 
 def _q6_k_scales(b):
-    return Scales(d=f16_to_f32(b[..., 208:210]), sc=_flat(b[..., 192:208].view(np.int8)))
+    return Scales(d=halves(b[..., 208:210]), sc=_flat(b[..., 192:208].view(np.int8)))
 
 
 # planes (planes.py): the two-bit qs of Q2_K/Q3_K hold units 8h + 2k + t in field k of

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .codes import QuantType, Scales, f16_to_f32
+from .codes import QuantType, Scales, halves
 from .planes import PlaneSpec, pack_fields, raw_bytes
 
 _LOW = np.uint64(0x0F0F0F0F0F0F0F0F)
@@ -58,11 +58,11 @@ def _qtype(type_id, name, type_size, offset, code_bits, planes, codes, scales):
 
 
 def _d(b):
-    return Scales(d=f16_to_f32(b[..., 0:2]))
+    return Scales(d=halves(b[..., 0:2]))
 
 
 def _d_m(b):
-    return Scales(d=f16_to_f32(b[..., 0:2]), m=f16_to_f32(b[..., 2:4]))
+    return Scales(d=halves(b[..., 0:2]), m=halves(b[..., 2:4]))
 
 
 # the 4-bit codes of blocks 2i, 2i+1 share plane bytes; Q5's bit 4 of blocks 8i..8i+7 too
