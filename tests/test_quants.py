@@ -43,6 +43,16 @@ def test_reference_quantized_blocks_bit_exact(name, blocks_shape):
     _check(name, reference_raw(name, shape, np.random.default_rng(1)), shape)
 
 
+@pytest.mark.parametrize("name", FLOATS + QUANTS)
+def test_result_owns_its_memory(name):
+    """The weights stay when the raw buffer changes (a released file page, a freed download)."""
+    raw = bytearray(random_raw(name, _shape(name, (2, 2)), np.random.default_rng(3)).tobytes())
+    got = dequantize(raw, type_id(name), _shape(name, (2, 2)))
+    before = got.copy()
+    raw[:] = bytes(len(raw))
+    assert np.array_equal(got, before, equal_nan=True)
+
+
 def test_every_code_value_is_reached():
     """Random bytes cover each type's full code range, so the layouts are tested at their edges."""
     rng = np.random.default_rng(2)

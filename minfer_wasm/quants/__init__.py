@@ -3,7 +3,8 @@
 `GGML_TYPES` is the one registry: block formats (legacy.py, kquants.py), each
 decoded into integer codes plus scales (codes.py), and plain floats (floats.py).
 `dequantize(raw, ggml_type, shape)` matches gguf-py's `gguf.quants.dequantize`
-bit for bit. `QuantTensor` (tensor.py) keeps weights quantized and multiplies
+bit for bit, in a new array (never a view of raw: that would keep a mapped file's
+pages or a downloaded buffer alive). `QuantTensor` (tensor.py) keeps weights quantized and multiplies
 with them directly.
 """
 
@@ -50,12 +51,13 @@ def as_blocks(raw, qtype: QuantType | FloatType, shape, what: str = "tensor") ->
 
 
 def dequantize(raw, ggml_type: int, shape) -> np.ndarray:
-    """float32 array of `shape` from the tensor's raw bytes, bit-exact vs gguf-py."""
+    """A new float32 array of `shape` from the tensor's raw bytes, bit-exact vs gguf-py."""
     qtype = lookup(ggml_type)
     blocks = as_blocks(raw, qtype, shape)                 # (R, NB, type_size)
     rows, nb, _ = blocks.shape
-    if isinstance(qtype, FloatType):
-        return qtype.to_f32(blocks.view(qtype.dtype)).reshape(shape)
+    if isinstance(qtype, FloatType):    # F32: a view of raw, copied so the caller can drop raw
+        w = qtype.to_f32(blocks.view(qtype.dtype))
+        return (w.copy() if qtype.dtype is np.float32 else w).reshape(shape)
     out = np.empty((rows, nb * qtype.block_size), np.float32)
     step = max(1, _CHUNK // max(1, nb * qtype.block_size))
     for r0 in range(0, rows, step):
