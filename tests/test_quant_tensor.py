@@ -16,7 +16,7 @@ from minfer_wasm.sources import FileSource
 from quant_blocks import FLOATS, HALF_FIELDS, QUANTS, random_raw, type_id
 
 ROWS = 37            # odd, and not a multiple of the group size below
-GROUP_ROWS = 8       # rows per group in these tests (the default groups are 256K weights)
+GROUP_ROWS = 8       # rows per group in these tests (the default groups are 512K weights)
 LOAD_ROWS = 5        # rows decoded per step while loading
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from . import as_blocks, lookup
 from .floats import FloatType
 
-GROUP_WEIGHTS = 1 << 18   # weights unpacked at a time: bounds the scratch (float32 group: 1 MiB)
+GROUP_WEIGHTS = 1 << 19   # weights unpacked at a time: bounds the scratch (float32 group: 2 MiB)
 LOAD_WEIGHTS = 1 << 20    # weights decoded at a time while loading
 
 
