@@ -37,7 +37,9 @@ class Engine:
         ModelConfig.from_metadata(gguf.metadata)
         tokenizer = Tokenizer.from_metadata(gguf.metadata)
         template = ChatTemplate.from_metadata(gguf.metadata)
-        return cls(gguf, Model.from_gguf(gguf), tokenizer, template)
+        model = Model.from_gguf(gguf)
+        gguf.release_all()
+        return cls(gguf, model, tokenizer, template)
 
     def encode_chat(self, messages: list[dict], add_generation_prompt: bool = True) -> list[int]:
         """Render `messages` with the chat template and tokenize; BOS added once, as the model asks."""

@@ -296,6 +296,13 @@ class GGUFFile:
                 "which this engine cannot load")
         return self.source.read(info.offset, info.nbytes)
 
+    def release_all(self) -> None:
+        """Tell the source no byte is needed any more (the header is parsed, the weights loaded):
+        page faults while reading one tensor also map pages of its already-released neighbours."""
+        release = getattr(self.source, "release", None)
+        if release is not None:
+            release(0, self.source.size)
+
     def release_tensor(self, name: str) -> None:
         """Tell the source the tensor's bytes are no longer needed (a no-op for most sources)."""
         release = getattr(self.source, "release", None)
