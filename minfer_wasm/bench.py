@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import resource
 import statistics
 import time
 
@@ -21,14 +20,17 @@ BENCH_TEXT = ("The quick brown fox jumps over the lazy dog while the scientist e
               "language models predict the next word from the words that came before it. ")
 
 
-def machine_description() -> str:
-    cpu = platform.processor() or platform.machine()
+def cpu_name() -> str:
+    """The processor's model name (Linux), else what platform knows."""
     try:
         with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
-        pass
-    return (f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
+        return platform.processor() or platform.machine()
+
+
+def machine_description() -> str:
+    return (f"{cpu_name()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
             f"Python {platform.python_version()}, numpy {np.__version__}")
 
 
@@ -42,6 +44,8 @@ def current_rss() -> int:
 
 
 def peak_rss() -> int:
+    import resource  # not in every Python build (Pyodide)
+
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 

@@ -23,6 +23,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from minfer_wasm.bench import cpu_name                            # noqa: E402
 from minfer_wasm.ggml_types import GGML_TYPE_INFO, row_nbytes   # noqa: E402
 from minfer_wasm.gguf import TensorInfo                           # noqa: E402
 from minfer_wasm.quants import QuantTensor                        # noqa: E402
@@ -40,17 +41,11 @@ MEMORY_CAP = 160 << 20   # bytes of distinct layer weights per configuration
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
     host = "CPython"
     if sys.platform == "emscripten":
         import pyodide
         host = f"Pyodide {pyodide.__version__} (no BLAS, no SIMD)"
-    return f"{host}, Python {platform.python_version()}, numpy {np.__version__}, {cpu}"
+    return f"{host}, Python {platform.python_version()}, numpy {np.__version__}, {cpu_name()}"
 
 
 def random_tensor(type_name: str, shape, rng) -> QuantTensor:

@@ -5,11 +5,10 @@ Each pre-token piece is turned into UTF-8 bytes, each byte into its printable st
 adjacent symbols is applied until none applies (see merge.py). Results are cached per piece.
 """
 
-from .merge import merge
+from .merge import encode_cached, merge
 from .pretokenize import PreTokenizer
 from .vocab import Vocab
 
-_CACHE_LIMIT = 1 << 16      # pieces remembered; the cache is dropped whole when it fills
 
 
 def bytes_to_unicode() -> list[str]:
@@ -40,16 +39,7 @@ class ByteLevelBPE:
 
     def encode(self, text: str) -> list[int]:
         """Token ids of plain text (no special-token parsing here)."""
-        out: list[int] = []
-        cache = self._cache
-        for piece in self.pre.split(text):
-            ids = cache.get(piece)
-            if ids is None:
-                if len(cache) >= _CACHE_LIMIT:
-                    cache.clear()
-                ids = cache[piece] = self._encode_piece(piece)
-            out += ids
-        return out
+        return encode_cached(self.pre.split(text), self._cache, self._encode_piece)
 
     def _encode_piece(self, piece: str) -> list[int]:
         raw = piece.encode("utf-8", "surrogatepass")

@@ -7,6 +7,23 @@ candidate pairs over a linked list of symbols: HF tokenizers `models/bpe/word.rs
 """
 
 import heapq
+from typing import Callable, Iterable
+
+CACHE_LIMIT = 1 << 16      # words remembered; the cache is dropped whole when it fills
+
+
+def encode_cached(words: Iterable[str], cache: dict[str, list[int]],
+                  encode_word: Callable[[str], list[int]]) -> list[int]:
+    """Concatenated ids of `words`, each encoded once and remembered in `cache`."""
+    out: list[int] = []
+    for word in words:
+        ids = cache.get(word)
+        if ids is None:
+            if len(cache) >= CACHE_LIMIT:
+                cache.clear()
+            ids = cache[word] = encode_word(word)
+        out += ids
+    return out
 
 
 def merge(symbols: list[str], priority: dict[str, float], sep: str) -> list[str]:

@@ -15,12 +15,11 @@ import re
 
 import numpy as np
 
-from .merge import merge
+from .merge import encode_cached, merge
 from .vocab import BYTE, NORMAL, Vocab, ids_of_types
 
 SPACE = "\u2581"
 _WORD = re.compile(f"{SPACE}[^{SPACE}]*|[^{SPACE}]+")
-_CACHE_LIMIT = 1 << 16
 
 
 class SentencePieceBPE:
@@ -46,16 +45,7 @@ class SentencePieceBPE:
     def encode(self, text: str, add_prefix: bool) -> list[int]:
         """Token ids of plain text; add_prefix prepends the dummy space."""
         text = ((" " if add_prefix else "") + text).replace(" ", SPACE)
-        out: list[int] = []
-        cache = self._cache
-        for word in self._words(text):
-            ids = cache.get(word)
-            if ids is None:
-                if len(cache) >= _CACHE_LIMIT:
-                    cache.clear()
-                ids = cache[word] = self._encode_word(word)
-            out += ids
-        return out
+        return encode_cached(self._words(text), self._cache, self._encode_word)
 
     def _words(self, text: str) -> list[str]:
         words = _WORD.findall(text)                  # each "▁" starts a word
