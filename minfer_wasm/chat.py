@@ -51,7 +51,7 @@ class Chat:
                 raise ContextOverflowError(
                     f"the message needs {len(ids)} tokens; the context holds {self.context.n_ctx}"
                 )
-            del self.messages[n_system]
+            del self.messages[n_system:n_system + 2]     # the oldest user/assistant pair: roles keep alternating
         n_keep = 0
         if self.system_prompt:
             n_keep = len(self.engine.encode_chat(self.messages[:1], add_generation_prompt=False))
@@ -74,12 +74,18 @@ class Chat:
     def _stream(self, generation) -> Iterator[str]:
         pieces: list[str] = []
         self.last_stop_reason = "interrupted"
+        failed = False
         try:
             for step in generation:
                 if step.text:
                     pieces.append(step.text)
                     yield step.text
             self.last_stop_reason = generation.stop_reason
+        except Exception:
+            failed = True
+            self.messages.pop()     # a failed turn leaves the conversation as it was
+            raise
         finally:
             self.last_timings = generation.timings
-            self.messages.append({"role": "assistant", "content": "".join(pieces)})
+            if not failed:          # finished, or stopped early: the (partial) answer stays
+                self.messages.append({"role": "assistant", "content": "".join(pieces)})

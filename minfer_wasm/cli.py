@@ -78,6 +78,8 @@ def cmd_generate(args) -> int:
     from .engine import Engine
     from .generate import generate
 
+    if args.system and not args.chat:
+        raise MinferError("--system goes with --chat (it is the chat template's system message)")
     params = _sampling_params(args)
     engine = Engine.load(args.model, log=_log)
     if args.chat:

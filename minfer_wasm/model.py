@@ -110,8 +110,8 @@ class Model:
         # one Rope per kind of layer: global layers get the linear scale and llama3 factors
         rope_global = Rope(c.head_dim, c.rope_base, c.rope_scale, rope_factors, c.rope_neox)
         rope_local = Rope(c.head_dim, c.rope_base_swa, 1.0, None, c.rope_neox)
-        self.ropes = (rope_global, rope_local)
         self.layer_ropes = [rope_local if swa else rope_global for swa in c.swa_layers]
+        self.ropes = tuple({id(r): r for r in self.layer_ropes}.values())  # only those in use
         self.act = gelu_tanh if c.ffn_act == "gelu_tanh" else silu
         self.positions_evaluated = 0
 

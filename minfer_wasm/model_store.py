@@ -140,7 +140,7 @@ def pull(name: str, log: Callable[[str], None] = print) -> Path:
 
 
 def is_url(arg: str) -> bool:
-    return arg.startswith(("http://", "https://"))
+    return arg.lower().startswith(("http://", "https://"))
 
 
 def resolve_path(arg: str, log: Callable[[str], None] = print) -> Path:

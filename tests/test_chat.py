@@ -6,7 +6,7 @@ from minfer_wasm.chat import Chat
 from minfer_wasm.chat_template import ChatTemplate
 from minfer_wasm.context import common_prefix_len
 from minfer_wasm.engine import Engine
-from minfer_wasm.errors import TemplateError
+from minfer_wasm.errors import ContextOverflowError, TemplateError
 from minfer_wasm.sampling import SamplingParams
 
 GREEDY = SamplingParams(temperature=0)
@@ -67,3 +67,13 @@ def test_a_failing_template_leaves_the_chat_usable(engine):
     finally:
         engine.template = good
     assert "".join(chat.send("hello", GREEDY, max_tokens=2))
+
+
+def test_a_turn_that_fails_midway_leaves_the_conversation_as_it_was(engine):
+    question = "Write a long poem about the sea."       # greedy: runs past 70 tokens
+    prompt = engine.encode_chat([{"role": "user", "content": question}])
+    chat = Chat(engine, n_ctx=len(prompt) + 70, context_shift=False)
+    with pytest.raises(ContextOverflowError):
+        "".join(chat.send(question, GREEDY, max_tokens=200))
+    assert chat.messages == []
+    assert "".join(chat.send("Hi", GREEDY, max_tokens=2))
