@@ -254,7 +254,7 @@ function send() {
     max_tokens: number("max-tokens", (v) => parseInt(v, 10)) || 256,
     seed: seed === undefined ? null : seed,
   });
-  turn = { id, article, body, started: performance.now(), first: null };
+  turn = { id, article, body, started: performance.now(), first: null, text: null };
   ui.stats.textContent = "";
   setState("generating", "Generating…");
 }
@@ -264,8 +264,8 @@ function appendToken(text) {
     turn.first = performance.now();
     turn.article.classList.remove("pending");
   }
-  turn.body.append(document.createTextNode(text));
-  turn.body.normalize();
+  turn.text ??= turn.body.appendChild(document.createTextNode(""));
+  turn.text.appendData(text);   // one text node per answer: model text is never parsed as HTML
   turn.article.scrollIntoView({ block: "end" });
 }
 

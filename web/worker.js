@@ -296,11 +296,17 @@ async function loadModel(msg) {
       if (info.need > reader.size) throw new ModelError("GGUFError", `${reader.name}: header runs past the end of the file`);
     }
     // 2. The tensors: the remaining chunks, PARALLEL requests at a time.
-    let cursor = next;
+    let cursor = next, failed = false;
     const lane = async () => {
-      while (cursor < nChunks) {
-        const index = cursor++;
-        writeAt(buf, index * CHUNK, await reader.read(index, onBytes));
+      try {
+        while (cursor < nChunks && !failed) {
+          const index = cursor++;
+          const bytes = await reader.read(index, onBytes);
+          if (!failed) writeAt(buf, index * CHUNK, bytes);
+        }
+      } catch (error) {
+        failed = true;      // the other lanes stop at their next chunk (buf is freed below)
+        throw error;
       }
     };
     await Promise.all(Array.from({ length: Math.min(PARALLEL, nChunks) }, lane));
