@@ -48,16 +48,13 @@ class TokenContext:
         return kept
 
     def evaluate(self, ids: Sequence[int], all_logits: bool = False) -> np.ndarray:
-        """Run `ids` at the next positions; logits (vocab,) of the last, or (n, vocab)."""
-        if self.cache.n_past + len(ids) > self.cache.n_ctx:
-            raise ContextOverflowError(
-                f"{len(ids)} more tokens do not fit: {self.cache.n_past} of {self.cache.n_ctx} "
-                "context positions are used (raise the context size or allow a context shift)"
-            )
+        """Run `ids` at the next positions; logits (vocab,) of the last, or (n, vocab).
+        ContextOverflowError (from the cache) when they do not fit."""
         try:
             logits = self.model.forward(np.asarray(ids, dtype=np.int64), self.cache, all_logits=all_logits)
         except BaseException:  # interrupted or failed midway: forget the partial positions
-            del self.tokens[self.cache.truncate(len(self.tokens)):]
+            if self.cache.n_past != len(self.tokens):
+                del self.tokens[self.cache.truncate(len(self.tokens)):]
             raise
         self.tokens.extend(int(t) for t in ids)
         return logits
