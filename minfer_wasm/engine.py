@@ -34,10 +34,10 @@ class Engine:
         source = open_model_source(model, log) if isinstance(model, str) else model
         gguf = GGUFFile.open(source)
         # Check the architecture, tokenizer and template before any weight is read: a bad file fails fast.
-        ModelConfig.from_metadata(gguf.metadata)
+        config = ModelConfig.from_metadata(gguf.metadata)
         tokenizer = Tokenizer.from_metadata(gguf.metadata)
         template = ChatTemplate.from_metadata(gguf.metadata)
-        model = Model.from_gguf(gguf)
+        model = Model.from_gguf(gguf, config)
         gguf.release_all()
         return cls(gguf, model, tokenizer, template)
 

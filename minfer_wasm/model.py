@@ -116,8 +116,9 @@ class Model:
         self.positions_evaluated = 0
 
     @classmethod
-    def from_gguf(cls, gguf) -> "Model":
-        c = ModelConfig.from_metadata(gguf.metadata)
+    def from_gguf(cls, gguf, config: ModelConfig | None = None) -> "Model":
+        """Load the weights; `config` is read from the metadata unless the caller has it already."""
+        c = config or ModelConfig.from_metadata(gguf.metadata)
         ld = _Loader(gguf)
         d, q_dim, kv_dim = c.n_embd, c.n_head * c.head_dim, c.n_head_kv * c.head_dim
         blocks = []

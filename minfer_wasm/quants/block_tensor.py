@@ -145,12 +145,9 @@ class BlockTensor(QuantTensor):
     def _matmul_into(self, x: np.ndarray, out: np.ndarray) -> None:
         if len(x) >= DENSE_FROM:      # long prompts: dequantized groups through one (BLAS) matmul
             return super()._matmul_into(x, out)
-        # dots take U * g * n floats: fewer rows per group than the plan's for longer prompts
-        g = max(1, min(self.group, self.group * self.qtype.unit // len(x)))
-        if g == self.group:
-            return self._product(x, out, self._groups_plan())
-        groups = (_Group(self, slice(r0, min(r0 + g, self.rows))) for r0 in range(0, self.rows, g))
-        self._product(x, out, groups)
+        # short prompts: the dots take U * g * n floats, no more than the plan's scratch
+        # (n < DENSE_FROM <= unit), so the planned groups serve as they are
+        self._product(x, out, self._groups_plan())
 
     def _product(self, x: np.ndarray, out: np.ndarray, groups) -> None:
         """out[:, rows] = x @ W.T for x: (n, cols), out: (n, R), by the format's algebra."""
