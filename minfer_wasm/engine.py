@@ -8,7 +8,7 @@ from .chat_template import ChatTemplate
 from .config import ModelConfig
 from .gguf import GGUFFile
 from .model import Model
-from .model_store import is_url, resolve_path
+from .native.model_store import is_url, resolve_path
 from .sources import ByteSource, FileSource, HttpRangeSource
 from .tokenizer import Tokenizer
 

@@ -32,10 +32,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from minfer_wasm import model_store  # noqa: E402
-from minfer_wasm.bench import machine_description  # noqa: E402
-from minfer_wasm.serve import SiteHandler, make_server  # noqa: E402
-from minfer_wasm.site import build_site  # noqa: E402
+from minfer_wasm.native import model_store  # noqa: E402
+from minfer_wasm.native.bench import machine_description  # noqa: E402
+from minfer_wasm.native.serve import SiteHandler, make_server  # noqa: E402
+from minfer_wasm.native.site import build_site  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",

@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from minfer_wasm.bench import cpu_name                            # noqa: E402
+from minfer_wasm.native.bench import cpu_name                            # noqa: E402
 from minfer_wasm.ggml_types import GGML_TYPE_INFO, row_nbytes   # noqa: E402
 from minfer_wasm.gguf import TensorInfo                           # noqa: E402
 from minfer_wasm.quants import QuantTensor                        # noqa: E402

@@ -11,7 +11,7 @@ import statistics
 import sys
 import time
 
-from minfer_wasm import model_store
+from minfer_wasm.native import model_store
 from minfer_wasm.gguf import GGUFFile
 from minfer_wasm.sources import FileSource
 from minfer_wasm.tokenizer import Tokenizer

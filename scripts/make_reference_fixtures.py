@@ -28,7 +28,7 @@ import torch
 import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from minfer_wasm import model_store
+from minfer_wasm.native import model_store
 
 CONTINUATION = 32
 TOP_K = 100

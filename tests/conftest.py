@@ -6,7 +6,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the CLI does; set befor
 
 import pytest
 
-from minfer_wasm import model_store
+from minfer_wasm.native import model_store
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ from minfer_wasm import gguf as gguf_module
 from minfer_wasm.errors import GGUFError, UnsupportedError
 from minfer_wasm.ggml_types import GGML_TYPE_INFO
 from minfer_wasm.gguf import GGUFFile
-from minfer_wasm.model_store import KNOWN_MODELS, model_path
+from minfer_wasm.native.model_store import KNOWN_MODELS, model_path
 from minfer_wasm.sources import BytesSource, FileSource
 
 NUMPY_OF = {

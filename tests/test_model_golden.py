@@ -13,7 +13,7 @@ import pytest
 
 from minfer_wasm.gguf import GGUFFile
 from minfer_wasm.model import Model
-from minfer_wasm.model_store import KNOWN_MODELS
+from minfer_wasm.native.model_store import KNOWN_MODELS
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MARGIN = 0.1      # reference top-2 gap below which the two engines may pick differently

@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from minfer_wasm import model_store
+from minfer_wasm.native import model_store
 from minfer_wasm.errors import SourceError
 
 SMOLLM2 = model_store.KNOWN_MODELS["smollm2-135m"]

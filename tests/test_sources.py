@@ -13,7 +13,7 @@ import pytest
 from gguf_fixtures import EVERY_VALUE_TYPE, write_gguf
 from minfer_wasm.errors import GGUFError, SourceError
 from minfer_wasm.gguf import GGUFFile
-from minfer_wasm.model_store import KNOWN_MODELS, model_path
+from minfer_wasm.native.model_store import KNOWN_MODELS, model_path
 from minfer_wasm.sources import BytesSource, FileSource, HttpRangeSource, open_source
 
 BLOB = np.random.default_rng(0).integers(0, 256, 100_000, dtype=np.uint8).tobytes()

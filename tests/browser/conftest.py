@@ -16,10 +16,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from minfer_wasm import model_store
-from minfer_wasm.pyodide_wheels import MissingWheelError
-from minfer_wasm.serve import SiteHandler, make_server
-from minfer_wasm.site import build_site
+from minfer_wasm.native import model_store
+from minfer_wasm.native.pyodide_wheels import MissingWheelError
+from minfer_wasm.native.serve import SiteHandler, make_server
+from minfer_wasm.native.site import build_site
 
 from pagekit import CHROMIUM, CHROMIUM_FLAGS, NO_RANGE, SUBPATH
 

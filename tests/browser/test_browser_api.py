@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from gguf import GGUFWriter
 
-from minfer_wasm import model_store
+from minfer_wasm.native import model_store
 from minfer_wasm.browser import Session, inspect
 from minfer_wasm.chat import Chat
 from minfer_wasm.errors import GGUFError, UnsupportedError

@@ -12,7 +12,7 @@ import pytest
 from gguf import GGUFWriter
 from playwright.sync_api import expect
 
-from minfer_wasm import model_store
+from minfer_wasm.native import model_store
 from minfer_wasm.sampling import SamplingParams
 from pagekit import (NO_RANGE, answer_text, ask, native_answer, native_chat, new_chat, open_ready,
                      wait_state)

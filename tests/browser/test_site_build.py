@@ -7,10 +7,10 @@ import zipfile
 
 import pytest
 
-from minfer_wasm import pyodide_wheels
+from minfer_wasm.native import pyodide_wheels
 from minfer_wasm.errors import SourceError, UnsupportedError
-from minfer_wasm.pyodide_wheels import MissingWheelError, read_release_lock, wasm_wheel
-from minfer_wasm.site import RUNTIME_FILES, build_site, pyodide_package, repo_root
+from minfer_wasm.native.pyodide_wheels import MissingWheelError, read_release_lock, wasm_wheel
+from minfer_wasm.native.site import RUNTIME_FILES, build_site, pyodide_package, repo_root
 
 SITE_PACKAGES = {"numpy", "markupsafe", "jinja2", "micropip", "minfer-wasm"}
 

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from minfer_wasm.serve import make_server
+from minfer_wasm.native.serve import make_server
 
 DATA = os.urandom(1000)
 

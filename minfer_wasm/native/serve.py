@@ -17,7 +17,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Callable
 
-from .errors import SourceError
+from ..errors import SourceError
 from .model_store import DEFAULT_MODEL, cache_dir
 
 MIME_TYPES = {

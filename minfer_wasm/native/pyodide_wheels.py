@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .errors import SourceError, UnsupportedError
+from ..errors import SourceError, UnsupportedError
 from .model_store import cache_dir, file_sha256
 
 PYODIDE_VERSION = "0.29.3"

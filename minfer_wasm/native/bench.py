@@ -62,8 +62,8 @@ def _median_runs(runs: int, run_once) -> tuple[float, float]:
 
 def bench_minfer(model_arg: str, prompt_tokens: int, decode_tokens: int, runs: int,
                  ctx_size: int | None, log) -> dict:
-    from .context import TokenContext
-    from .engine import Engine, open_model_source
+    from ..context import TokenContext
+    from ..engine import Engine, open_model_source
 
     source = open_model_source(model_arg, log)
     rss_before = current_rss()

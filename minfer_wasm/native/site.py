@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import model_store
-from .errors import SourceError
+from ..errors import SourceError
 from .pyodide_wheels import PYODIDE_VERSION, collect_wheels, default_mirror, read_release_lock, write_lock
 
 RUNTIME_FILES = ("pyodide.mjs", "pyodide.asm.js", "pyodide.asm.wasm", "python_stdlib.zip")
@@ -43,7 +43,7 @@ importScripts("web/sw.js");
 
 def repo_root() -> Path:
     """The source checkout holding index.html, web/ and package.json (the site is built from it)."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     for name in ("index.html", "web", "package.json", "pyproject.toml"):
         if not (root / name).exists():
             raise SourceError(f"{root / name} is missing: build-site runs from a source checkout of minfer-wasm")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from .chat import Chat
-from .engine import Engine
-from .errors import MinferError
+from ..chat import Chat
+from ..engine import Engine
+from ..errors import MinferError
 
 HELP = "Type a message. /new starts a new chat, /exit (or Ctrl-D) quits, Ctrl-C stops an answer."
 

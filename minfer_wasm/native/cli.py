@@ -15,7 +15,7 @@ import sys
 # than they save on them (much more on a busy machine). Set OPENBLAS_NUM_THREADS to override.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from .errors import MinferError
+from ..errors import MinferError
 from .model_store import DEFAULT_MODEL, KNOWN_MODELS
 
 EXIT_ERROR = 1
@@ -63,7 +63,7 @@ def _add_sampling_args(p: argparse.ArgumentParser) -> None:
 
 
 def _sampling_params(args):
-    from .sampling import SamplingParams
+    from ..sampling import SamplingParams
 
     return SamplingParams(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
                           min_p=args.min_p, repeat_penalty=args.repeat_penalty,
@@ -74,9 +74,9 @@ def _sampling_params(args):
 def cmd_generate(args) -> int:
     import numpy as np
 
-    from .context import TokenContext
-    from .engine import Engine
-    from .generate import generate
+    from ..context import TokenContext
+    from ..engine import Engine
+    from ..generate import generate
 
     if args.system and not args.chat:
         raise MinferError("--system goes with --chat (it is the chat template's system message)")
@@ -117,9 +117,9 @@ def cmd_generate(args) -> int:
 
 
 def cmd_tokenize(args) -> int:
-    from .engine import open_model_source
-    from .gguf import GGUFFile
-    from .tokenizer import Tokenizer
+    from ..engine import open_model_source
+    from ..gguf import GGUFFile
+    from ..tokenizer import Tokenizer
 
     tokenizer = Tokenizer.from_metadata(GGUFFile.open(open_model_source(args.model, _log)).metadata)
     for line_no, line in enumerate(sys.stdin, 1):

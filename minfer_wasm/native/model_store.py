@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .errors import SourceError
+from ..errors import SourceError
 
 
 @dataclass(frozen=True)
