@@ -8,16 +8,8 @@ from .chat_template import ChatTemplate
 from .config import ModelConfig
 from .gguf import GGUFFile
 from .model import Model
-from .native.model_store import is_url, resolve_path
-from .sources import ByteSource, FileSource, HttpRangeSource
+from .sources import ByteSource
 from .tokenizer import Tokenizer
-
-
-def open_model_source(model: str, log=print) -> ByteSource:
-    """A known name (pulled if needed), a local path, or an http(s) URL -> its byte source."""
-    if is_url(model):
-        return HttpRangeSource(model)
-    return FileSource(str(resolve_path(model, log)))
 
 
 @dataclass
@@ -30,8 +22,9 @@ class Engine:
     template: ChatTemplate
 
     @classmethod
-    def load(cls, model: "str | ByteSource", log=print) -> "Engine":
-        source = open_model_source(model, log) if isinstance(model, str) else model
+    def load(cls, source: ByteSource) -> "Engine":
+        """Load from a byte source (natively, minfer_wasm.native.model_store.open_model makes one
+        from a model name, path or URL; in the page, the downloaded bytes)."""
         gguf = GGUFFile.open(source)
         # Check the architecture, tokenizer and template before any weight is read: a bad file fails fast.
         config = ModelConfig.from_metadata(gguf.metadata)

@@ -16,7 +16,6 @@ fails fast with a GGUFError naming the file, the field and the offset.
 """
 
 import math
-import os
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +24,7 @@ import numpy as np
 
 from .errors import GGUFError, UnsupportedError
 from .ggml_types import GGML_TYPE_INFO, ggml_type_name, row_nbytes
-from .sources import ByteSource, open_source
+from .sources import ByteSource
 
 GGUF_MAGIC = b"GGUF"
 DEFAULT_ALIGNMENT = 32
@@ -279,10 +278,8 @@ class GGUFFile:
         self.tensors = tensors      # in file order
 
     @classmethod
-    def open(cls, source: "ByteSource | str | os.PathLike") -> "GGUFFile":
-        """Parse the header of a ByteSource (or a path / URL, opened with open_source)."""
-        if isinstance(source, (str, os.PathLike)):
-            source = open_source(source)
+    def open(cls, source: ByteSource) -> "GGUFFile":
+        """Parse the header of a ByteSource."""
         return cls(**_parse(source))
 
     def tensor_bytes(self, name: str) -> bytes | memoryview:

@@ -11,9 +11,8 @@ import statistics
 import sys
 import time
 
-from minfer_wasm.native import model_store
 from minfer_wasm.gguf import GGUFFile
-from minfer_wasm.sources import FileSource
+from minfer_wasm.native import model_store
 from minfer_wasm.tokenizer import Tokenizer
 
 ENGLISH = """\
@@ -86,8 +85,7 @@ def timed(fn) -> tuple[float, float]:
 
 
 def bench(model: str, runs: int = 5) -> None:
-    path = model_store.resolve_path(model, log=lambda _: None)
-    metadata = GGUFFile.open(FileSource(str(path))).metadata
+    metadata = GGUFFile.open(model_store.open_model(model, log=lambda _: None)).metadata
     build = timed(lambda: Tokenizer.from_metadata(metadata))
     tok = Tokenizer.from_metadata(metadata)
     text = tok.decode(tok.encode(ENGLISH, add_special=False)[:1000])   # 1,000 tokens' worth

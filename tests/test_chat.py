@@ -8,13 +8,14 @@ from minfer_wasm.context import common_prefix_len
 from minfer_wasm.engine import Engine
 from minfer_wasm.errors import ContextOverflowError, TemplateError
 from minfer_wasm.sampling import SamplingParams
+from minfer_wasm.sources import FileSource
 
 GREEDY = SamplingParams(temperature=0)
 
 
 @pytest.fixture(scope="module")
 def engine(smollm2_path):
-    return Engine.load(str(smollm2_path), log=lambda _: None)
+    return Engine.load(FileSource(smollm2_path))
 
 
 def test_second_turn_computes_only_new_tokens(engine):

@@ -49,7 +49,8 @@ def real_metadata(path):
     if not path.exists():
         pytest.skip(f"{path.name} not downloaded (minfer-wasm models pull)")
     from minfer_wasm.gguf import GGUFFile
-    return GGUFFile.open(str(path)).metadata
+    from minfer_wasm.sources import FileSource
+    return GGUFFile.open(FileSource(path)).metadata
 
 
 # ---- the real models --------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from minfer_wasm.gguf import GGUFFile
+from minfer_wasm.sources import FileSource
 from minfer_wasm.tokenizer import Tokenizer
 
 FIXTURE = Path(__file__).parent / "fixtures" / "reference_smollm2.json"
@@ -53,7 +54,7 @@ def test_generate_greedy_matches_reference(tmp_path, smollm2_path):
     first = logits[0][np.array(case["first_top_ids"])]
     assert np.abs(first - np.array(case["first_top_logits"], np.float32)).max() <= 0.05
 
-    tokenizer = Tokenizer.from_metadata(GGUFFile.open(smollm2_path).metadata)
+    tokenizer = Tokenizer.from_metadata(GGUFFile.open(FileSource(smollm2_path)).metadata)
     assert out["text"] == tokenizer.decode(out["ids"], skip_special=True)
     for key in ("prompt_tps", "decode_tps", "ttft_s"):
         assert out["timings"][key] > 0
@@ -82,9 +83,9 @@ def test_tokenize_cli_adds_special_tokens_as_metadata_says(smollm2_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
-    tokenizer = Tokenizer.from_metadata(GGUFFile.open(smollm2_path).metadata)
+    tokenizer = Tokenizer.from_metadata(GGUFFile.open(FileSource(smollm2_path)).metadata)
     assert rows == [tokenizer.encode(t) for t in texts]
-    im_start = GGUFFile.open(smollm2_path).metadata["tokenizer.ggml.tokens"].index("<|im_start|>")
+    im_start = GGUFFile.open(FileSource(smollm2_path)).metadata["tokenizer.ggml.tokens"].index("<|im_start|>")
     assert rows[1][0] == im_start                                  # parsed as the special token
     plain = subprocess.run([sys.executable, "-m", "minfer_wasm", "tokenize", "--model", str(smollm2_path),
                             "--no-special"], input=json.dumps(texts[1]) + "\n",

@@ -14,6 +14,7 @@ import pytest
 from minfer_wasm.gguf import GGUFFile
 from minfer_wasm.model import Model
 from minfer_wasm.native.model_store import KNOWN_MODELS
+from minfer_wasm.sources import FileSource
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MARGIN = 0.1      # reference top-2 gap below which the two engines may pick differently
@@ -25,7 +26,7 @@ def _load(fixture: str, path: Path):
     """The model (pulled and sha256-checked by conftest) and the fixture's cases, made from it."""
     ref = json.loads((FIXTURES / fixture).read_text())
     assert KNOWN_MODELS[ref["model"]].sha256 == ref["sha256"], "fixture made from another file"
-    return Model.from_gguf(GGUFFile.open(path)), ref["cases"]
+    return Model.from_gguf(GGUFFile.open(FileSource(path))), ref["cases"]
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ import dataclasses
 
 import pytest
 
-from minfer_wasm.native import model_store
 from minfer_wasm.errors import SourceError
+from minfer_wasm.native import model_store
 
 SMOLLM2 = model_store.KNOWN_MODELS["smollm2-135m"]
 
@@ -36,8 +36,8 @@ def test_pull_rejects_bytes_with_the_wrong_sha256(empty_cache, monkeypatch):
     assert not list((empty_cache / "models").iterdir())     # nothing half-written is left behind
 
 
-def test_resolve_path_names_what_is_wrong(tmp_path):
+def test_open_model_names_what_is_wrong(tmp_path):
     with pytest.raises(SourceError, match="no such file.*smollm2-135m"):
-        model_store.resolve_path(str(tmp_path / "missing.gguf"))
+        model_store.open_model(str(tmp_path / "missing.gguf"))
     with pytest.raises(SourceError, match="not a file"):
-        model_store.resolve_path(str(tmp_path))
+        model_store.open_model(str(tmp_path))

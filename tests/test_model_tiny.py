@@ -20,6 +20,7 @@ from minfer_wasm.gguf import GGUFFile
 from minfer_wasm.kv_cache import MAX_STEP, KVCache
 from minfer_wasm.layers import Rope
 from minfer_wasm.model import Model
+from minfer_wasm.sources import FileSource
 
 N_VOCAB, N_EMBD, N_FF, WINDOW = 96, 64, 256, 8
 STEP = 16  # max_step of the caches below: the ring is WINDOW + STEP slots, so it wraps early
@@ -181,7 +182,7 @@ def reference_logits(hp, w, tokens):
 @pytest.fixture(scope="module", params=["llama", "gemma3"])
 def tiny(request, tmp_path_factory):
     path, hp, w = write_tiny(tmp_path_factory.mktemp(request.param) / "m.gguf", request.param)
-    return Model.from_gguf(GGUFFile.open(path)), hp, w
+    return Model.from_gguf(GGUFFile.open(FileSource(path))), hp, w
 
 
 def _tokens(n, seed=1):
@@ -291,7 +292,7 @@ def test_shift_equals_fresh_computation_one_layer(tmp_path, arch, n_prefix, n_ke
     """With one layer, cached keys depend only on (token, position): after a shift the next
     token must see exactly what a fresh run over the shortened sequence computes."""
     path, hp, w = write_tiny(tmp_path / "m.gguf", arch, n_layer=1)
-    model = Model.from_gguf(GGUFFile.open(path))
+    model = Model.from_gguf(GGUFFile.open(FileSource(path)))
     tokens = _tokens(n_prefix + 1, seed=4)
     cache = model.new_cache(256, max_step=STEP)
     model.forward(tokens[:n_prefix], cache)
@@ -316,7 +317,7 @@ def test_shift_keeps_a_deep_model_running(tiny):
 def test_unknown_architecture_lists_supported(tmp_path):
     path = write_gguf(tmp_path / "m.gguf", {"qwen2.block_count": (1, U32)}, arch="qwen2")
     with pytest.raises(UnsupportedError, match="qwen2.*gemma3, llama"):
-        Model.from_gguf(GGUFFile.open(path))
+        Model.from_gguf(GGUFFile.open(FileSource(path)))
 
 
 def test_missing_key_is_named():
@@ -329,4 +330,4 @@ def test_missing_tensor_is_named(tmp_path):
     path, _, _ = write_tiny(tmp_path / "m.gguf", "llama", n_layer=1,
                             extra_md={"llama.block_count": (2, U32)})
     with pytest.raises(GGUFError, match="blk.1.attn_norm.weight"):
-        Model.from_gguf(GGUFFile.open(path))
+        Model.from_gguf(GGUFFile.open(FileSource(path)))

@@ -13,8 +13,9 @@ import pytest
 from gguf_fixtures import EVERY_VALUE_TYPE, write_gguf
 from minfer_wasm.errors import GGUFError, SourceError
 from minfer_wasm.gguf import GGUFFile
-from minfer_wasm.native.model_store import KNOWN_MODELS, model_path
-from minfer_wasm.sources import BytesSource, FileSource, HttpRangeSource, open_source
+from minfer_wasm.native.http_source import HttpRangeSource
+from minfer_wasm.native.model_store import KNOWN_MODELS, model_path, open_model
+from minfer_wasm.sources import BytesSource, FileSource
 
 BLOB = np.random.default_rng(0).integers(0, 256, 100_000, dtype=np.uint8).tobytes()
 
@@ -70,13 +71,16 @@ def test_bytes_source_accepts_bytes_likes(make):
         source.read(-1, 1)
 
 
-def test_open_source_dispatches_on_url_scheme(tmp_path, http_server):
+def test_open_model_dispatches_on_url_scheme_name_and_path(tmp_path, http_server, smollm2_path):
     path = tmp_path / "blob.bin"
     path.write_bytes(BLOB)
-    assert isinstance(open_source(str(path)), FileSource)
-    assert isinstance(open_source(path), FileSource)
+    assert isinstance(open_model(str(path)), FileSource)
+    assert isinstance(open_model(path), FileSource)
     for url in (http_server.url("/blob"), http_server.url("/blob").replace("http:", "HTTP:")):
-        assert isinstance(open_source(url), HttpRangeSource)
+        source = open_model(url)
+        assert isinstance(source, HttpRangeSource) and source.size == len(BLOB)
+    known = open_model("smollm2-135m", log=lambda _: None)
+    assert isinstance(known, FileSource) and known.name == str(smollm2_path)
 
 
 # ---- HTTP -------------------------------------------------------------------------------
@@ -183,7 +187,7 @@ def test_real_model_over_http(http_server):
         pytest.skip(f"{path} not downloaded")
     with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
         http_server.httpd.files["/smol.gguf"] = data
-        remote = GGUFFile.open(http_server.url("/smol.gguf"))
+        remote = GGUFFile.open(open_model(http_server.url("/smol.gguf")))
         local = GGUFFile.open(FileSource(path))
         assert isinstance(remote.source, HttpRangeSource) and remote.tensors == local.tensors
         assert remote.metadata["tokenizer.ggml.merges"] == local.metadata["tokenizer.ggml.merges"]

@@ -60,12 +60,10 @@ def _median_runs(runs: int, run_once) -> tuple[float, float]:
     return (statistics.median(r[0] for r in results), statistics.median(r[1] for r in results))
 
 
-def bench_minfer(model_arg: str, prompt_tokens: int, decode_tokens: int, runs: int,
-                 ctx_size: int | None, log) -> dict:
+def bench_minfer(source, prompt_tokens: int, decode_tokens: int, runs: int, ctx_size: int | None) -> dict:
     from ..context import TokenContext
-    from ..engine import Engine, open_model_source
+    from ..engine import Engine
 
-    source = open_model_source(model_arg, log)
     rss_before = current_rss()
     t0 = time.perf_counter()
     engine = Engine.load(source)
@@ -119,13 +117,15 @@ def bench_llama_cpp(path: str, prompt: list[int], decode_tokens: int, runs: int,
 
 
 def run_bench(args, log) -> int:
-    from .model_store import is_url, resolve_path
+    from ..sources import FileSource
+    from .model_store import open_model
 
-    ours = bench_minfer(args.model, args.prompt_tokens, args.decode_tokens, args.runs, args.ctx_size, log)
+    source = open_model(args.model, log)
+    ours = bench_minfer(source, args.prompt_tokens, args.decode_tokens, args.runs, args.ctx_size)
     prompt = ours.pop("prompt")
     peer = None
-    if not args.no_peer and not is_url(args.model):
-        peer = bench_llama_cpp(str(resolve_path(args.model, log)), prompt, args.decode_tokens, args.runs,
+    if not args.no_peer and isinstance(source, FileSource):     # llama.cpp reads local files only
+        peer = bench_llama_cpp(source.name, prompt, args.decode_tokens, args.runs,
                                n_ctx=max(512, len(prompt) + args.decode_tokens + 8))
     report = {"machine": machine_description(), "model": args.model, "runs": args.runs,
               "prompt_tokens": len(prompt), "decode_tokens": args.decode_tokens, "rows": [ours]}

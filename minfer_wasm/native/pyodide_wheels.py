@@ -5,7 +5,7 @@ file names, sha256) but not the package wheels. The site needs five:
 
   numpy, markupsafe   wasm builds: a local mirror folder, else Pyodide's release download location
   jinja2, micropip    pure wheels: PyPI (`pip download --no-deps --only-binary=:all:`), cached
-  minfer-wasm         this engine: `pip wheel --no-deps --no-build-isolation` of the repo
+  minfer-wasm         this engine: written from the imported package (engine_wheel.py)
 
 The lock we write keeps the release's `info` block and entry format (see the npm package's
 pyodide-lock.json) with the real file names and sha256 of the wheels we ship, because Pyodide's
@@ -17,9 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 import zipfile
@@ -28,6 +26,8 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import SourceError, UnsupportedError
+from .commands import run_tool
+from .engine_wheel import DEPENDS, DIST_NAME, write_engine_wheel
 from .model_store import cache_dir, file_sha256
 
 PYODIDE_VERSION = "0.29.3"
@@ -35,7 +35,6 @@ RELEASE_URL = f"https://cdn.jsdelivr.net/pyodide/v{PYODIDE_VERSION}/full/"
 CDN_TIMEOUT_S = 10
 WASM_PACKAGES = ("numpy", "markupsafe")
 PYPI_PACKAGES = ("jinja2", "micropip")
-ENGINE_PACKAGE = "minfer-wasm"
 
 
 class MissingWheelError(SourceError):
@@ -137,42 +136,26 @@ def pypi_wheel(release: dict, name: str, cache: Path) -> Wheel:
     if not path.is_file():
         cache.mkdir(parents=True, exist_ok=True)
         major, minor = release["info"]["python"].split(".")[:2]
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet",
-               "--python-version", f"{major}.{minor}", "--dest", str(cache), f"{name}=={entry['version']}"]
-        result = subprocess.run(cmd, capture_output=True, text=True)
-        if result.returncode != 0 or not path.is_file():
-            detail = (result.stderr.strip().splitlines() or [f"no {path.name} produced"])[-1]
-            raise SourceError(f"could not download {name}=={entry['version']} from PyPI into {cache}: {detail}")
+        requirement = f"{name}=={entry['version']}"
+        run_tool([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet",
+                  "--python-version", f"{major}.{minor}", "--dest", str(cache), requirement],
+                 f"downloading {requirement} from PyPI into {cache}")
+        if not path.is_file():
+            raise SourceError(f"pip downloaded {requirement} into {cache}, but not as {path.name}")
     return Wheel(path, _entry_for(entry, path))
 
 
-def engine_wheel(repo: Path, release: dict, out_dir: Path) -> Wheel:
-    """Build this repo's py3-none-any wheel into `out_dir` from a scratch copy of the sources,
-    so the build never writes into the working tree."""
-    with tempfile.TemporaryDirectory(prefix="minfer-wheel-") as tmp:
-        src = Path(tmp) / "src"
-        shutil.copytree(repo / "minfer_wasm", src / "minfer_wasm",
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        for name in ("pyproject.toml", "README.md", "LICENSE"):
-            if (repo / name).is_file():
-                shutil.copy2(repo / name, src / name)
-        cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet",
-               "--wheel-dir", str(Path(tmp) / "dist"), str(src)]
-        result = subprocess.run(cmd, capture_output=True, text=True)
-        built = sorted((Path(tmp) / "dist").glob("*.whl"))
-        if result.returncode != 0 or len(built) != 1:
-            detail = (result.stderr.strip().splitlines() or ["no wheel produced"])[-1]
-            raise SourceError(f"building the minfer-wasm wheel from {repo} failed: {detail}")
-        out_dir.mkdir(parents=True, exist_ok=True)
-        path = Path(shutil.copy2(built[0], out_dir / built[0].name))
+def engine_wheel(out_dir: Path) -> Wheel:
+    """This engine's py3-none-any wheel, written into `out_dir`, with its lock entry."""
+    path = write_engine_wheel(out_dir)
     version = path.name.split("-")[1]
-    entry = {"name": ENGINE_PACKAGE, "version": version, "file_name": path.name,
+    entry = {"name": DIST_NAME, "version": version, "file_name": path.name,
              "install_dir": "site", "sha256": file_sha256(path), "package_type": "package",
-             "imports": ["minfer_wasm"], "depends": ["numpy", "jinja2"], "unvendored_tests": False}
+             "imports": ["minfer_wasm"], "depends": list(DEPENDS), "unvendored_tests": False}
     return Wheel(path, entry)
 
 
-def collect_wheels(repo: Path, release: dict, out_dir: Path, mirror: Path | None = None,
+def collect_wheels(release: dict, out_dir: Path, mirror: Path | None = None,
                    log: Callable[[str], None] = print) -> list[Wheel]:
     """All five wheels copied into `out_dir` (next to the lock file); returns them."""
     mirror = Path(mirror).expanduser() if mirror else default_mirror()
@@ -180,7 +163,7 @@ def collect_wheels(repo: Path, release: dict, out_dir: Path, mirror: Path | None
     found += [pypi_wheel(release, name, cache_dir() / "wheels") for name in PYPI_PACKAGES]
     out_dir.mkdir(parents=True, exist_ok=True)
     wheels = [Wheel(Path(shutil.copy2(w.path, out_dir / w.path.name)), w.entry) for w in found]
-    return wheels + [engine_wheel(repo, release, out_dir)]
+    return wheels + [engine_wheel(out_dir)]
 
 
 def write_lock(release: dict, wheels: list[Wheel], path: Path) -> None:

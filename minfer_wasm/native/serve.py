@@ -129,7 +129,7 @@ def make_server(site_dir, host: str = "127.0.0.1", port: int = 8000, quiet: bool
     return server
 
 
-def ensure_site(site_dir=None, model: str | None = DEFAULT_MODEL, pyodide_mirror=None,
+def ensure_site(site_dir=None, model: str | None = DEFAULT_MODEL, pyodide_mirror=None, pyodide_dir=None,
                 log: Callable[[str], None] = print) -> Path:
     """A built site: `site_dir` as given, or the default one, (re)built when its inputs changed."""
     from .site import build_site, source_fingerprint
@@ -144,15 +144,15 @@ def ensure_site(site_dir=None, model: str | None = DEFAULT_MODEL, pyodide_mirror
         built = json.loads((site / "site.json").read_text()).get("fingerprint")
     except (OSError, ValueError):
         built = None
-    if built != source_fingerprint(model, pyodide_mirror):
-        build_site(site, model=model, pyodide_mirror=pyodide_mirror, log=log)
+    if built != source_fingerprint(model, pyodide_mirror, pyodide_dir):
+        build_site(site, model=model, pyodide_mirror=pyodide_mirror, pyodide_dir=pyodide_dir, log=log)
     return site
 
 
 def serve(port: int = 8000, host: str = "127.0.0.1", site_dir=None, model: str | None = DEFAULT_MODEL,
-          pyodide_mirror=None, log: Callable[[str], None] = print) -> None:
+          pyodide_mirror=None, pyodide_dir=None, log: Callable[[str], None] = print) -> None:
     """Build the site if needed and serve it until interrupted."""
-    site = ensure_site(site_dir, model, pyodide_mirror, log)
+    site = ensure_site(site_dir, model, pyodide_mirror, pyodide_dir, log)
     server = make_server(site, host, port)
     log(f"serving {site} at http://{host}:{server.server_address[1]}/  (Ctrl-C to stop)")
     try:

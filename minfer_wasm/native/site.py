@@ -18,16 +18,16 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import tempfile
-import urllib.error
 import urllib.parse
-import urllib.request
 from pathlib import Path
 from typing import Callable
 
-from . import model_store
 from ..errors import SourceError
+from ..sources import ByteSource, FileSource
+from .commands import run_tool
+from .engine_wheel import PACKAGE_DIR
+from .model_store import DEFAULT_MODEL, cache_dir, open_model
 from .pyodide_wheels import PYODIDE_VERSION, collect_wheels, default_mirror, read_release_lock, write_lock
 
 RUNTIME_FILES = ("pyodide.mjs", "pyodide.asm.js", "pyodide.asm.wasm", "python_stdlib.zip")
@@ -39,34 +39,61 @@ SW_SHIM = """\
 self.MINFER_BUILD = "{build}";
 importScripts("web/sw.js");
 """
+# The page's own files, and the npm manifest and lock that pin its Pyodide runtime.
+PAGE_FILES = ("index.html", "web", "package.json", "package-lock.json")
+PACKAGED_PAGE = Path(__file__).resolve().parent / "site_files"     # a wheel install: package data
+CHECKOUT = PACKAGE_DIR.parent                                       # a source checkout: the repo root
+COPY_BLOCK = 16 << 20           # bytes per read when copying a model from a URL
 
 
-def repo_root() -> Path:
-    """The source checkout holding index.html, web/ and package.json (the site is built from it)."""
-    root = Path(__file__).resolve().parents[2]
-    for name in ("index.html", "web", "package.json", "pyproject.toml"):
-        if not (root / name).exists():
-            raise SourceError(f"{root / name} is missing: build-site runs from a source checkout of minfer-wasm")
-    return root
+def page_root() -> Path:
+    """The folder holding PAGE_FILES: the package data of a wheel install, else the source
+    checkout's root (an editable install reads them there too)."""
+    for root in (PACKAGED_PAGE, CHECKOUT):
+        if all((root / name).exists() for name in PAGE_FILES):
+            return root
+    raise SourceError(f"the page's files ({', '.join(PAGE_FILES)}) are neither in {PACKAGED_PAGE} nor in "
+                      f"{CHECKOUT}: reinstall minfer-wasm")
 
 
-def pyodide_package(repo: Path, log: Callable[[str], None]) -> Path:
-    """node_modules/pyodide at the pinned version, running `npm ci` first when it is missing."""
-    pkg = repo / "node_modules" / "pyodide"
-    if not pkg.is_dir():
-        npm = shutil.which("npm")
-        if npm is None:
-            raise SourceError(f"{pkg} is missing and npm is not installed: install Node.js, then run "
-                              f"`npm ci` in {repo}")
-        log(f"npm ci in {repo}")
-        result = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=repo,
-                                capture_output=True, text=True)
-        if result.returncode != 0:
-            detail = (result.stderr.strip().splitlines() or ["npm ci failed"])[-1]
-            raise SourceError(f"npm ci in {repo} failed: {detail}")
-    version = json.loads((pkg / "package.json").read_text()).get("version")
+def _npm_ci(root: Path, npm_root: Path, log: Callable[[str], None]) -> None:
+    """Install the npm packages pinned by root's package-lock.json into npm_root/node_modules."""
+    npm = shutil.which("npm")
+    if npm is None:
+        raise SourceError(f"the Pyodide {PYODIDE_VERSION} runtime is not in {npm_root / 'node_modules'} and npm "
+                          f"is not installed: install Node.js with npm, or pass --pyodide-dir (env "
+                          f"MINFER_PYODIDE_DIR) naming a folder that holds the npm package pyodide@{PYODIDE_VERSION}")
+    command = [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"]
+    if npm_root != root:        # an installed package: only the runtime, into the cache
+        npm_root.mkdir(parents=True, exist_ok=True)
+        for name in ("package.json", "package-lock.json"):
+            shutil.copy2(root / name, npm_root / name)
+        command.append("--omit=dev")
+    log(f"npm ci in {npm_root}")
+    run_tool(command, f"npm ci in {npm_root}", cwd=npm_root)
+
+
+def pyodide_package(pyodide_dir=None, log: Callable[[str], None] = print) -> Path:
+    """The npm package pyodide at the pinned version: `pyodide_dir` (else $MINFER_PYODIDE_DIR) when
+    given; else node_modules/pyodide of the source checkout, or for an installed package of
+    <cache>/pyodide-npm, where `npm ci` puts it first when it is missing."""
+    explicit = pyodide_dir or os.environ.get("MINFER_PYODIDE_DIR")
+    if explicit:
+        pkg = Path(explicit).expanduser()
+        fix = f"point --pyodide-dir (env MINFER_PYODIDE_DIR) at the npm package pyodide@{PYODIDE_VERSION}"
+    else:
+        root = page_root()
+        npm_root = root if root == CHECKOUT else cache_dir() / "pyodide-npm"
+        pkg = npm_root / "node_modules" / "pyodide"
+        if not pkg.is_dir():
+            _npm_ci(root, npm_root, log)
+        fix = f"run `npm ci` in {npm_root}"
+    try:
+        version = json.loads((pkg / "package.json").read_text()).get("version")
+    except (OSError, ValueError):
+        raise SourceError(f"{pkg} holds no npm package pyodide (no readable package.json): {fix}") from None
     if version != PYODIDE_VERSION:
-        raise SourceError(f"{pkg} holds pyodide {version}, the site needs {PYODIDE_VERSION}: run `npm ci` in {repo}")
+        raise SourceError(f"{pkg} holds pyodide {version}, the site needs {PYODIDE_VERSION}: {fix}")
     return pkg
 
 
@@ -79,23 +106,32 @@ def _copy(src: Path, dest: Path) -> None:
         shutil.copy2(src, dest)
 
 
+def _gguf_name(name: str) -> str:
+    return name if name.endswith(".gguf") else (name or "model") + ".gguf"
+
+
+def _copy_source(source: ByteSource, dest: Path) -> None:
+    """Write every byte of `source` to `dest`, leaving no partial file behind on failure."""
+    try:
+        with open(dest, "wb") as out:
+            for offset in range(0, source.size, COPY_BLOCK):
+                out.write(source.read(offset, min(COPY_BLOCK, source.size - offset)))
+    except BaseException:
+        dest.unlink(missing_ok=True)
+        raise
+
+
 def copy_model(model: str, models_dir: Path, log: Callable[[str], None]) -> Path:
     """Put the model (known name, path or URL) into `models_dir` as <file>.gguf; returns its path."""
-    if model_store.is_url(model):
-        name = Path(urllib.parse.urlparse(model).path).name or "model.gguf"
-        dest = models_dir / (name if name.endswith(".gguf") else name + ".gguf")
-        models_dir.mkdir(parents=True, exist_ok=True)
-        log(f"downloading {model}")
-        try:
-            with urllib.request.urlopen(model, timeout=60) as response, open(dest, "wb") as out:
-                shutil.copyfileobj(response, out, 1 << 20)
-        except (urllib.error.URLError, OSError) as e:
-            dest.unlink(missing_ok=True)
-            raise SourceError(f"{model}: download failed ({getattr(e, 'reason', None) or e})") from None
-        return dest
-    path = model_store.resolve_path(model, log)
-    dest = models_dir / (path.name if path.name.endswith(".gguf") else path.name + ".gguf")
-    _copy(path, dest)
+    source = open_model(model, log)
+    models_dir.mkdir(parents=True, exist_ok=True)
+    if isinstance(source, FileSource):
+        dest = models_dir / _gguf_name(Path(source.name).name)
+        _copy(Path(source.name), dest)
+    else:
+        dest = models_dir / _gguf_name(Path(urllib.parse.urlsplit(source.name).path).name)
+        log(f"downloading {source.name}")
+        _copy_source(source, dest)
     return dest
 
 
@@ -107,18 +143,22 @@ def _check_out(out: Path) -> None:
         raise SourceError(f"{out} is not empty and holds no earlier site (no site.json): choose another --out")
 
 
-def source_fingerprint(model: str | None, pyodide_mirror: str | os.PathLike | None) -> str:
+def source_fingerprint(model: str | None, pyodide_mirror, pyodide_dir=None) -> str:
     """A hash of everything a build depends on, so `serve` knows when to rebuild."""
-    repo = repo_root()
-    digest = hashlib.sha256(json.dumps([model, str(pyodide_mirror or default_mirror()), PYODIDE_VERSION]).encode())
-    files = [repo / "index.html", repo / "package-lock.json", repo / "pyproject.toml"]
-    files += sorted((repo / "web").glob("*")) + sorted((repo / "minfer_wasm").rglob("*.py"))
-    for path in files:
-        digest.update(str(path.relative_to(repo)).encode() + b"\0" + path.read_bytes())
+    root = page_root()
+    settings = [model, str(pyodide_mirror or default_mirror()),
+                str(pyodide_dir or os.environ.get("MINFER_PYODIDE_DIR")), PYODIDE_VERSION]
+    digest = hashlib.sha256(json.dumps(settings).encode())
+    files = [(root, root / "index.html"), (root, root / "package-lock.json")]
+    files += [(root, path) for path in sorted((root / "web").glob("*"))]
+    files += [(PACKAGE_DIR, path) for path in sorted(PACKAGE_DIR.rglob("*"))
+              if path.is_file() and "__pycache__" not in path.parts]
+    for base, path in files:
+        digest.update(str(path.relative_to(base)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
 
 
-def _assemble(out: Path, repo: Path, pkg: Path, model: str | None, pyodide_mirror,
+def _assemble(out: Path, root: Path, pkg: Path, model: str | None, pyodide_mirror, pyodide_dir,
               log: Callable[[str], None]) -> tuple[str, str | None]:
     """Write every file of the site into the empty folder `out`; returns (build id, model URL)."""
     release = read_release_lock(pkg)
@@ -126,13 +166,13 @@ def _assemble(out: Path, repo: Path, pkg: Path, model: str | None, pyodide_mirro
     runtime.mkdir()
     for name in RUNTIME_FILES:
         shutil.copy2(pkg / name, runtime / name)
-    wheels = collect_wheels(repo, release, runtime, pyodide_mirror, log)
+    wheels = collect_wheels(release, runtime, pyodide_mirror, log)
     write_lock(release, wheels, runtime / "pyodide-lock.json")
 
     (out / "web").mkdir()
     for name in WEB_FILES:
-        shutil.copy2(repo / "web" / name, out / "web" / name)
-    shutil.copy2(repo / "index.html", out / "index.html")
+        shutil.copy2(root / "web" / name, out / "web" / name)
+    shutil.copy2(root / "index.html", out / "index.html")
 
     model_url = None
     if model and model.lower() != "none":
@@ -148,26 +188,27 @@ def _assemble(out: Path, repo: Path, pkg: Path, model: str | None, pyodide_mirro
     build = digest.hexdigest()[:16]
     (out / "sw.js").write_text(SW_SHIM.format(build=build))
     site = {"build": build, "pyodide": PYODIDE_VERSION, "model": model_url,
-            "fingerprint": source_fingerprint(model, pyodide_mirror),
+            "fingerprint": source_fingerprint(model, pyodide_mirror, pyodide_dir),
             "cache": ["site.json"] + cached}
     (out / "site.json").write_text(json.dumps(site, indent=2) + "\n")
     return build, model_url
 
 
-def build_site(out_dir, model: str | None = model_store.DEFAULT_MODEL, pyodide_mirror=None,
+def build_site(out_dir, model: str | None = DEFAULT_MODEL, pyodide_mirror=None, pyodide_dir=None,
                log: Callable[[str], None] = print) -> Path:
-    """Write the static site into `out_dir`; model is a known name, path, URL, or None/"none".
+    """Write the static site into `out_dir`; model is a known name, path, URL, or None/"none";
+    pyodide_dir: the npm package pyodide to copy the runtime from (see pyodide_package).
 
     The site is assembled in a scratch folder next to `out_dir` and moved in only when complete,
     so a failed build (a missing wheel, say) leaves an earlier site as it was."""
     out = Path(out_dir).expanduser().resolve()
     _check_out(out)
-    repo = repo_root()
-    pkg = pyodide_package(repo, log)
+    root = page_root()
+    pkg = pyodide_package(pyodide_dir, log)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        build, model_url = _assemble(staging, repo, pkg, model, pyodide_mirror, log)
+        build, model_url = _assemble(staging, root, pkg, model, pyodide_mirror, pyodide_dir, log)
         out.mkdir(exist_ok=True)
         for name in BUILT_ENTRIES:
             old = out / name

@@ -121,4 +121,4 @@ def native_engine(site_dir):
     """The same model, loaded natively: the reference for the page's answers."""
     from minfer_wasm.engine import Engine
 
-    return Engine.load(model_store.DEFAULT_MODEL, log=lambda _: None)
+    return Engine.load(model_store.open_model(model_store.DEFAULT_MODEL, log=lambda _: None))

@@ -5,20 +5,19 @@ import numpy as np
 import pytest
 from gguf import GGUFWriter
 
-from minfer_wasm.native import model_store
 from minfer_wasm.browser import Session, inspect
 from minfer_wasm.chat import Chat
 from minfer_wasm.errors import GGUFError, UnsupportedError
 from minfer_wasm.gguf import GGUFFile
+from minfer_wasm.native import model_store
 from minfer_wasm.sampling import SamplingParams
-from minfer_wasm.sources import FileSource
 
 CHUNK = 4 << 20     # as web/worker.js
 
 
 @pytest.fixture(scope="module")
 def model_bytes():
-    return model_store.resolve_path(model_store.DEFAULT_MODEL, log=lambda _: None).read_bytes()
+    return model_store.pull(model_store.DEFAULT_MODEL, log=lambda _: None).read_bytes()
 
 
 def header_like_the_worker(data: bytes, name: str) -> tuple[dict, int]:
@@ -37,7 +36,7 @@ def header_like_the_worker(data: bytes, name: str) -> tuple[dict, int]:
 
 def test_inspect_reads_the_header_first(model_bytes):
     info, used = header_like_the_worker(model_bytes, "m.gguf")
-    reference = GGUFFile.open(FileSource(model_store.resolve_path(model_store.DEFAULT_MODEL, log=lambda _: None)))
+    reference = GGUFFile.open(model_store.open_model(model_store.DEFAULT_MODEL, log=lambda _: None))
     assert info["arch"] == reference.metadata["general.architecture"]
     assert info["data_offset"] == reference.data_offset
     assert info["n_tensors"] == len(reference.tensors)

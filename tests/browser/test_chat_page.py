@@ -111,7 +111,7 @@ def test_second_turn_reuses_the_cache(page, native_engine):
 
 
 def test_local_file_is_read_in_place(page, server, native_engine):
-    path = model_store.resolve_path(model_store.DEFAULT_MODEL, log=lambda _: None)
+    path = model_store.pull(model_store.DEFAULT_MODEL, log=lambda _: None)
     seen = len(server.requests)
     page.get_by_label("Local .gguf file").set_input_files(path)
     wait_state(page, "ready")

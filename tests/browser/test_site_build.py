@@ -1,16 +1,20 @@
 """build-site: what the static folder holds, and where its browser-side wheels come from."""
 
+import base64
 import hashlib
 import json
 import re
+import subprocess
+import sys
 import zipfile
 
 import pytest
 
-from minfer_wasm.native import pyodide_wheels
 from minfer_wasm.errors import SourceError, UnsupportedError
+from minfer_wasm.native import pyodide_wheels
+from minfer_wasm.native.engine_wheel import PACKAGE_DIR
 from minfer_wasm.native.pyodide_wheels import MissingWheelError, read_release_lock, wasm_wheel
-from minfer_wasm.native.site import RUNTIME_FILES, build_site, pyodide_package, repo_root
+from minfer_wasm.native.site import RUNTIME_FILES, build_site, pyodide_package
 
 SITE_PACKAGES = {"numpy", "markupsafe", "jinja2", "micropip", "minfer-wasm"}
 
@@ -18,7 +22,7 @@ SITE_PACKAGES = {"numpy", "markupsafe", "jinja2", "micropip", "minfer-wasm"}
 @pytest.fixture(scope="module")
 def release():
     """The npm package's own pyodide-lock.json."""
-    return read_release_lock(pyodide_package(repo_root(), log=lambda _: None))
+    return read_release_lock(pyodide_package(log=lambda _: None))
 
 
 def sha256(path) -> str:
@@ -38,19 +42,52 @@ def test_lock_lists_exactly_the_shipped_wheels_with_their_sha256(site_dir, relea
         assert lock["packages"][name]["file_name"] == release["packages"][name]["file_name"]
 
 
-def test_engine_wheel_is_pure_python_and_holds_the_package(site_dir):
+def engine_wheel_path(site_dir):
     lock = json.loads((site_dir / "pyodide" / "pyodide-lock.json").read_text())
-    path = site_dir / "pyodide" / lock["packages"]["minfer-wasm"]["file_name"]
+    return site_dir / "pyodide" / lock["packages"]["minfer-wasm"]["file_name"]
+
+
+def test_engine_wheel_holds_the_package_but_not_its_native_tooling(site_dir):
+    path = engine_wheel_path(site_dir)
     assert path.name.endswith("-py3-none-any.whl")
     with zipfile.ZipFile(path) as zf:
-        names = set(zf.namelist())
-    sources = {f"minfer_wasm/{p.relative_to(repo_root() / 'minfer_wasm').as_posix()}"
-               for p in (repo_root() / "minfer_wasm").rglob("*.py")}
-    assert sources <= names
+        names = {n for n in zf.namelist() if ".dist-info/" not in n}
+    package = {f"minfer_wasm/{p.relative_to(PACKAGE_DIR).as_posix()}" for p in PACKAGE_DIR.rglob("*")
+               if p.is_file() and "__pycache__" not in p.parts}
+    assert names == {n for n in package if not n.startswith("minfer_wasm/native/")}
+    assert "minfer_wasm/browser.py" in names
+
+
+def test_engine_wheel_record_lists_every_file_with_its_sha256(site_dir):
+    with zipfile.ZipFile(engine_wheel_path(site_dir)) as zf:
+        record_name = next(n for n in zf.namelist() if n.endswith(".dist-info/RECORD"))
+        rows = [line.split(",") for line in zf.read(record_name).decode().splitlines()]
+        assert sorted(r[0] for r in rows) == sorted(zf.namelist())
+        for name, digest, size in rows:
+            if name == record_name:
+                assert digest == size == ""
+                continue
+            data = zf.read(name)
+            assert digest == "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+            assert int(size) == len(data)
+        wheel = zf.read(record_name.replace("RECORD", "WHEEL")).decode()
+    assert "Root-Is-Purelib: true" in wheel and "Tag: py3-none-any" in wheel
+
+
+def test_pip_installs_the_engine_wheel_and_the_page_api_imports_from_it(site_dir, tmp_path):
+    """pip, an independent reader of wheels, installs it; the worker's import works from there."""
+    target = tmp_path / "site-packages"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
+                    "--target", str(target), str(engine_wheel_path(site_dir))], check=True, capture_output=True)
+    code = (f"import sys; sys.path.insert(0, {str(target)!r}); import minfer_wasm.browser; "
+            "print(minfer_wasm.browser.__file__); import minfer_wasm.native")
+    result = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == str(target / "minfer_wasm" / "browser.py")
+    assert result.returncode == 1 and "No module named 'minfer_wasm.native'" in result.stderr, result.stderr
 
 
 def test_runtime_page_and_model_are_in_place_with_relative_urls(site_dir):
-    npm = pyodide_package(repo_root(), log=lambda _: None)
+    npm = pyodide_package(log=lambda _: None)
     for name in RUNTIME_FILES:
         assert sha256(site_dir / "pyodide" / name) == sha256(npm / name)
     site = json.loads((site_dir / "site.json").read_text())
