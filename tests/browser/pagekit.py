@@ -5,22 +5,44 @@ from __future__ import annotations
 
 import re
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import BrowserContext, Page, Request, expect
 
 from minfer_wasm.chat import Chat
 from minfer_wasm.sampling import SamplingParams
 
 CHROMIUM = "/usr/bin/chromium"
+# The browser's own traffic off: background services, component and extension updates, sync,
+# first-run and default-browser checks, crash and metrics uploads, domain reliability and safe
+# browsing reports. What still starts (Debian's Chromium 156 asks accounts.google.com,
+# update.googleapis.com and the autofill service anyway) fails at name resolution: every host
+# name but the test server's 127.0.0.1 resolves to nothing. A page request to another
+# origin is still attempted, so record_requests still sees it. No --disable-features here:
+# Playwright passes its own list (no search-engine preconnects, network-time queries or
+# optimization hints), and a second --disable-features switch replaces it.
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  # Chromium asks Google's autofill service about every page with a form, through
-                  # the page's proxy: not the page's request, and not wanted in an origin check.
-                  "--disable-features=AutofillServerCommunication"]
+                  "--no-default-browser-check", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--disable-default-apps",
+                  "--disable-extensions", "--disable-domain-reliability",
+                  "--disable-client-side-phishing-detection", "--metrics-recording-only",
+                  "--disable-breakpad", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
 SUBPATH = "/deep/sub/path/"         # the test server mounts the site again below this prefix
 NO_RANGE = "/no-range/"             # ... and again here, ignoring Range like a plain static server
 READY_TIMEOUT_MS = 240_000          # Pyodide start + model download + load on a busy 2-core box
 ANSWER_TIMEOUT_MS = 180_000
 PAGE_N_CTX = 2048                   # the context length the page asks the worker for
+
+
+def record_requests(context: BrowserContext) -> list[Request]:
+    """A list that collects every request `context`'s pages, their workers and their service
+    workers make from now on (a service worker's own requests have `service_worker` set). The
+    browser's own background traffic belongs to no context and never appears."""
+    requests: list[Request] = []
+
+    def record(request: Request) -> None:     # Playwright keeps state on handlers: no bound builtins
+        requests.append(request)
+
+    context.on("request", record)
+    return requests
 
 
 def status(page: Page):

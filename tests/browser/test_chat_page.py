@@ -20,7 +20,7 @@ from pagekit import (NO_RANGE, answer_text, ask, native_answer, native_chat, new
 
 @pytest.fixture(scope="module")
 def page(chromium, server):
-    context = chromium.new_context(proxy={"server": server.origin, "bypass": "<-loopback>"})
+    context = chromium.new_context()
     page = open_ready(context, server.url)
     yield page
     context.close()
