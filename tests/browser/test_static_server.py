@@ -1,14 +1,14 @@
-"""minfer_wasm.serve over real HTTP: byte ranges (RFC 9110 section 14), MIME types, folders."""
+"""minfer_wasm.native.serve over real HTTP: byte ranges (RFC 9110 section 14), MIME types, folders."""
 
 import http.client
-import os
 import threading
 
+import numpy as np
 import pytest
 
 from minfer_wasm.native.serve import make_server
 
-DATA = os.urandom(1000)
+DATA = np.random.default_rng(0).integers(0, 256, 1000, dtype=np.uint8).tobytes()
 
 
 @pytest.fixture(scope="module")
