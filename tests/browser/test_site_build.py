@@ -4,6 +4,7 @@ import base64
 import hashlib
 import json
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -11,7 +12,7 @@ import zipfile
 import pytest
 
 from minfer_wasm.errors import SourceError, UnsupportedError
-from minfer_wasm.native import pyodide_wheels
+from minfer_wasm.native import pyodide_wheels, site
 from minfer_wasm.native.engine_wheel import PACKAGE_DIR
 from minfer_wasm.native.pyodide_wheels import MissingWheelError, read_release_lock, wasm_wheel
 from minfer_wasm.native.site import RUNTIME_FILES, build_site, pyodide_package
@@ -154,3 +155,39 @@ def test_build_refuses_a_folder_that_is_not_a_site(tmp_path):
     with pytest.raises(SourceError, match="no site.json"):
         build_site(tmp_path, model="none", log=lambda _: None)
     assert (tmp_path / "notes.txt").read_text() == "keep me"
+
+
+def test_a_pyodide_dir_without_the_runtime_says_how_to_fix_it(tmp_path):
+    with pytest.raises(SourceError, match=re.escape(f"{tmp_path / 'none'} holds no npm package pyodide")) as caught:
+        pyodide_package(tmp_path / "none", log=lambda _: None)
+    assert "--pyodide-dir" in str(caught.value)
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "package.json").write_text('{"name": "pyodide", "version": "0.25.0"}')
+    with pytest.raises(SourceError, match=f"holds pyodide 0.25.0, the site needs {pyodide_wheels.PYODIDE_VERSION}"):
+        pyodide_package(old, log=lambda _: None)
+
+
+def test_the_environment_can_name_the_runtime(tmp_path, monkeypatch):
+    runtime = tmp_path / "runtime"
+    runtime.symlink_to(pyodide_package(log=lambda _: None))
+    monkeypatch.setenv("MINFER_PYODIDE_DIR", str(runtime))
+    assert pyodide_package(log=lambda _: None) == runtime
+
+
+def test_an_installed_package_without_npm_says_how_to_get_the_runtime(tmp_path, monkeypatch):
+    """Laid out as a wheel install: the page's files as package data, no checkout, no npm."""
+    packaged = tmp_path / "site_files"
+    packaged.mkdir()
+    for name in site.PAGE_FILES:
+        (shutil.copytree if (site.CHECKOUT / name).is_dir() else shutil.copy2)(site.CHECKOUT / name, packaged / name)
+    monkeypatch.setattr(site, "PACKAGED_PAGE", packaged)
+    monkeypatch.setattr(site, "CHECKOUT", tmp_path / "no-checkout")
+    monkeypatch.setenv("MINFER_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("MINFER_PYODIDE_DIR", raising=False)
+    monkeypatch.setattr(shutil, "which", lambda _: None)
+    with pytest.raises(SourceError) as caught:
+        pyodide_package(log=lambda _: None)
+    message = str(caught.value)
+    assert str(tmp_path / "cache" / "pyodide-npm") in message
+    assert "npm is not installed" in message and "--pyodide-dir" in message and "MINFER_PYODIDE_DIR" in message
