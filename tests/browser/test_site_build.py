@@ -7,14 +7,18 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import zipfile
 
+import numpy as np
 import pytest
 
+from gguf_fixtures import write_gguf
 from minfer_wasm.errors import SourceError, UnsupportedError
 from minfer_wasm.native import pyodide_wheels, site
 from minfer_wasm.native.engine_wheel import PACKAGE_DIR
 from minfer_wasm.native.pyodide_wheels import MissingWheelError, read_release_lock, wasm_wheel
+from minfer_wasm.native.serve import make_server
 from minfer_wasm.native.site import RUNTIME_FILES, build_site, pyodide_package
 
 SITE_PACKAGES = {"numpy", "markupsafe", "jinja2", "micropip", "minfer-wasm"}
@@ -191,3 +195,21 @@ def test_an_installed_package_without_npm_says_how_to_get_the_runtime(tmp_path, 
     message = str(caught.value)
     assert str(tmp_path / "cache" / "pyodide-npm") in message
     assert "npm is not installed" in message and "--pyodide-dir" in message and "MINFER_PYODIDE_DIR" in message
+
+
+def test_a_model_url_is_copied_into_the_site_with_range_requests(tmp_path, monkeypatch):
+    www = tmp_path / "www"
+    www.mkdir()
+    weights = np.arange(40 * 64, dtype=np.float32).reshape(40, 64)
+    data = write_gguf(www / "tiny.gguf", tensors={"w": weights}).read_bytes()
+    httpd = make_server(www, "127.0.0.1", 0, quiet=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    monkeypatch.setattr(site, "COPY_BLOCK", 1000)       # several reads, the last one short
+    try:
+        dest = site.copy_model(f"http://127.0.0.1:{httpd.server_address[1]}/tiny.gguf", tmp_path / "models",
+                               log=lambda _: None)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert len(data) > 10_000
+    assert dest == tmp_path / "models" / "tiny.gguf" and dest.read_bytes() == data
