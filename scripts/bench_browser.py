@@ -1,20 +1,23 @@
 #!/usr/bin/env python3
-"""Browser benchmark: minfer-wasm's page worker vs wllama (llama.cpp in wasm, single thread) on the
-same GGUF, in the same headless Chromium run.
+"""Browser benchmark: the page's worker on its two paths (compiled wasm SIMD kernels, numpy)
+against wllama (llama.cpp in wasm, single thread) on the same GGUF, in one headless Chromium run.
 
-For each engine and run, a fresh browser context opens a bench page that loads the model from the
-local server, answers one greedy chat message, and reports:
-  load        request -> model ready (minfer: Pyodide start + download + load; wllama: wasm + load)
-  first token request -> first streamed text in the page
-  decode      tokens/s after the first token, as each engine reports it
-  JS memory   the page's and its workers' JS heaps (performance.measureUserAgentSpecificMemory,
-              which needs cross-origin isolation: this bench's server, unlike the site, sends
-              COOP/COEP headers). Chromium leaves Pyodide's wasm memory out of it, so also:
-  RSS         resident memory of the bench page's renderer process once the answer is done
-              (Linux /proc; page, workers and wasm memory alike)
-Each number is the median over --runs. The machine and browser are named in the output.
+Each engine, in each run, gets a fresh browser context (empty caches) and a bench page that:
+  load         posts the load and waits for ready: Python start + download + load (wllama: wasm +
+               download + load). Cold: nothing is cached yet.
+  first token  a ~20-token chat message, greedy: request -> first streamed text
+  prefill      a ~300-token message: prompt tokens/s by the engine's own timer
+  decode       greedy, up to --max-tokens: tokens/s from the first streamed text to the last
+               (wllama: llama.cpp's own predicted_per_second)
+  RSS          resident memory of the bench page's renderer process after the answers (Linux
+               /proc: page, workers and wasm memory alike)
+  warm load    the engine started again in the same context: model from Cache Storage (wllama:
+               its own cache), runtime from the HTTP cache
+minfer-wasm also reports its wasm heap after load and, on the kernel path, a per-token profile:
+the time in the kernels against everything else (done.profile, asked with generate {profile}).
+Each number is the median over --runs; the machine and browser are named in the output.
 
-    python3 scripts/bench_browser.py [--runs 3] [--max-tokens 32] [--model smollm2-135m]
+    python3 scripts/bench_browser.py [--runs 3] [--max-tokens 128] [--model smollm2-135m]
 """
 
 from __future__ import annotations
@@ -39,79 +42,119 @@ from minfer_wasm.native.site import build_site  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--enable-blink-features=ForceEagerMeasureMemory"]
+         "--disable-component-update", "--disable-sync"]
 WLLAMA = REPO / "node_modules" / "@wllama" / "wllama"
-PROMPT = "Write a long story about a lighthouse keeper and a storm."
-TIMEOUT_MS = 900_000
+SHORT = "What is the capital of France? Answer in one short sentence, please, thank you."
+LONG = ("Summarize the following notes in two sentences. " +
+        "The lighthouse keeper climbed the spiral stairs every evening to light the great lamp, "
+        "checked the oil, wiped the salt from the glass, and wrote the weather in his logbook. " * 9)
+STORY = "Write a long story about a lighthouse keeper and a storm."
+TIMEOUT_MS = 1_800_000
+ENGINES = (("minfer-wasm kernels", "minfer", "wasm"), ("minfer-wasm numpy", "minfer", "numpy"),
+           ("wllama 1 thread", "wllama", ""))
 
-# One engine per page load: ?engine=minfer|wllama&model=URL&max_tokens=N&prompt=TEXT.
+# One engine per page load: ?engine=minfer|wllama&kernels=wasm|numpy&model=URL&max_tokens=N&...
 BENCH_PAGE = """<!doctype html>
 <meta charset="utf-8"><title>minfer-wasm browser bench</title>
 <script type="module">
 const q = new URLSearchParams(location.search);
 const model = new URL(q.get("model"), location.href).href;
-const prompt = q.get("prompt"), maxTokens = Number(q.get("max_tokens"));
+const maxTokens = Number(q.get("max_tokens"));
+const [short, long, story] = ["short", "long", "story"].map((k) => q.get(k));
 const now = () => performance.now();
 
-async function minfer() {
+/* The page's worker through its protocol; the decode rate counts from the first streamed text. */
+function minferWorker() {
   const worker = new Worker("site/web/worker.js", { type: "module" });
-  let onReply, first = null;
+  let onReply, first = null, last = null, id = 0;
   worker.onmessage = ({ data }) => {
-    if (data.type === "token" && first === null) first = now();
+    if (data.type === "token") { last = now(); first ??= last; }
     if (["ready", "done", "error"].includes(data.type)) onReply(data);
   };
-  const reply = () => new Promise((resolve, reject) => {
+  const call = (type, fields) => new Promise((resolve, reject) => {
+    first = last = null;
     onReply = (m) => (m.type === "error" ? reject(new Error(`${m.kind}: ${m.message}`)) : resolve(m));
+    worker.postMessage({ type, id: ++id, ...fields });
   });
-  const t0 = now();
-  worker.postMessage({ type: "load", id: 1, source: { url: model }, n_ctx: 2048 });
-  const ready = await reply();
-  const tReady = now();
-  worker.postMessage({ type: "generate", id: 2, text: prompt, params: { temperature: 0 }, max_tokens: maxTokens });
-  const done = await reply();
-  return { load_s: (tReady - t0) / 1000, ttft_s: (first - tReady) / 1000,
-           decode_tps: done.timings.decode_tps, tokens: done.timings.decode_tokens + 1,
-           wasm_heap_mb: ready.model.heap_bytes / 1048576 };
+  return {
+    load: () => call("load", { source: { url: model }, n_ctx: 2048, kernels: q.get("kernels") }),
+    async ask(text, max_tokens, profile = false) {
+      await call("reset", {});
+      const t0 = now();
+      const done = await call("generate", { text, params: { temperature: 0 }, max_tokens, profile });
+      const streamed = done.timings.decode_tokens / ((last - first) / 1000);
+      return { ...done, ttft_s: (first - t0) / 1000, streamed_tps: streamed };
+    },
+    exit: () => worker.terminate(),
+  };
+}
+
+async function minfer() {
+  let t0 = now();
+  let engine = minferWorker();
+  const ready = await engine.load();
+  const load_s = (now() - t0) / 1000;
+  const chat = await engine.ask(short, 8);
+  const prefill = await engine.ask(long, 1);
+  const decode = await engine.ask(story, maxTokens, q.get("kernels") === "wasm");
+  const rss_mark = await mark();
+  engine.exit();
+  t0 = now();
+  engine = minferWorker();
+  await engine.load();
+  const warm_load_s = (now() - t0) / 1000;
+  engine.exit();
+  return { load_s, warm_load_s, ttft_s: chat.ttft_s, prefill_tps: prefill.timings.prompt_tps,
+           prefill_tokens: prefill.timings.prompt_tokens, decode_tps: decode.streamed_tps,
+           tokens: decode.timings.decode_tokens + 1, wasm_heap_mb: ready.model.heap_bytes / 1048576,
+           kernels: ready.model.kernels, startup: ready.model.startup, profile: decode.profile || null, rss_mark };
 }
 
 async function wllama() {
   const { Wllama } = await import("./wllama/esm/index.js");
-  const w = new Wllama({ default: new URL("wllama/esm/wasm/wllama.wasm", location.href).href });
-  const t0 = now();
-  await w.loadModelFromUrl(model, { n_ctx: 2048, n_threads: 1, n_gpu_layers: 0, useCache: false });
-  const tReady = now();
-  let first = null, tLast = null, last = null, tokens = 0;
-  const stream = await w.createChatCompletion({
-    messages: [{ role: "user", content: prompt }], max_tokens: maxTokens, temperature: 0, stream: true });
-  for await (const chunk of stream) {
-    if (chunk.choices?.[0]?.delta?.content) {
-      tLast = now();
-      if (first === null) first = tLast;
-      tokens += 1;
+  const start = async () => {
+    const w = new Wllama({ default: new URL("wllama/esm/wasm/wllama.wasm", location.href).href });
+    await w.loadModelFromUrl(model, { n_ctx: 2048, n_threads: 1, n_gpu_layers: 0, useCache: true });
+    return w;
+  };
+  const ask = async (w, text, max_tokens) => {
+    const t0 = now();
+    let first = null, last = null;
+    const stream = await w.createChatCompletion({
+      messages: [{ role: "user", content: text }], max_tokens, temperature: 0, stream: true, cache_prompt: false });
+    for await (const chunk of stream) {
+      if (chunk.choices?.[0]?.delta?.content) first ??= now();
+      if (chunk.timings) last = chunk.timings;
     }
-    last = chunk;
-  }
-  // llama.cpp's own rate when it reports one, else streamed chunks after the first per second
-  const reported = last && last.timings && last.timings.predicted_per_second;
-  return { load_s: (tReady - t0) / 1000, ttft_s: (first - tReady) / 1000,
-           decode_tps: reported || (tokens - 1) / ((tLast - first) / 1000), tokens };
+    return { ttft_s: (first - t0) / 1000, timings: last };
+  };
+  let t0 = now();
+  let w = await start();
+  const load_s = (now() - t0) / 1000;
+  const chat = await ask(w, short, 8);
+  const prefill = await ask(w, long, 1);
+  const decode = await ask(w, story, maxTokens);
+  const rss_mark = await mark();
+  await w.exit();
+  t0 = now();
+  w = await start();
+  const warm_load_s = (now() - t0) / 1000;
+  await w.exit();
+  return { load_s, warm_load_s, ttft_s: chat.ttft_s, prefill_tps: prefill.timings.prompt_per_second,
+           prefill_tokens: prefill.timings.prompt_n, decode_tps: decode.timings.predicted_per_second,
+           tokens: decode.timings.predicted_n };
 }
 
-(q.get("engine") === "wllama" ? wllama() : minfer()).then(async (result) => {
-  const memory = await performance.measureUserAgentSpecificMemory();
-  window.__result = { ...result, memory_mb: memory.bytes / 1048576 };
-}, (error) => { window.__result = { error: String(error && error.stack || error) }; });
+/* Tells the script to read the renderer's RSS now (after the answers, before the warm load). */
+function mark() {
+  window.__mark = true;
+  return new Promise((resolve) => { window.__marked = resolve; });
+}
+
+(q.get("engine") === "wllama" ? wllama() : minfer()).then((result) => { window.__result = result; },
+  (error) => { window.__result = { error: String(error && error.stack || error) }; });
 </script>
 """
-
-
-class IsolatedHandler(SiteHandler):
-    """Cross-origin isolated responses, so the page may measure its workers' memory."""
-
-    def end_headers(self):
-        self.send_header("Cross-Origin-Opener-Policy", "same-origin")
-        self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
-        super().end_headers()
 
 
 def renderer_rss_mb() -> float:
@@ -142,28 +185,72 @@ def renderer_rss_mb() -> float:
     return max((kb for pid, kb in rss.items() if ours(pid)), default=0) / 1024
 
 
-def run_engine(browser, base_url: str, engine: str, model_url: str, max_tokens: int) -> dict:
+def run_engine(browser, base_url: str, engine: str, kernels: str, model_url: str, max_tokens: int) -> dict:
     from urllib.parse import urlencode
 
     context = browser.new_context()
     try:
         page = context.new_page()
-        query = urlencode({"engine": engine, "model": model_url, "max_tokens": max_tokens, "prompt": PROMPT})
+        query = urlencode({"engine": engine, "kernels": kernels, "model": model_url, "max_tokens": max_tokens,
+                           "short": SHORT, "long": LONG, "story": STORY})
         page.goto(f"{base_url}bench.html?{query}")
+        page.wait_for_function("window.__mark === true || window.__result !== undefined", timeout=TIMEOUT_MS)
+        rss_mb = renderer_rss_mb()
+        page.evaluate("window.__marked && window.__marked()")
         page.wait_for_function("window.__result !== undefined", timeout=TIMEOUT_MS)
         result = page.evaluate("window.__result")
-        result["rss_mb"] = renderer_rss_mb()
     finally:
         context.close()
     if "error" in result:
-        raise SystemExit(f"{engine} failed: {result['error']}")
-    return result
+        raise SystemExit(f"{engine} {kernels} failed: {result['error']}")
+    result.pop("rss_mark", None)
+    return {**result, "rss_mb": rss_mb}
+
+
+def median_of(runs: list[dict]) -> dict:
+    """Per key, the median over runs of numbers (nested dicts key by key); other values as in run 1."""
+    first = runs[0]
+    out = {}
+    for key, value in first.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[key] = statistics.median(r[key] for r in runs)
+        elif isinstance(value, dict):
+            out[key] = median_of([r[key] for r in runs])
+        else:
+            out[key] = value
+    return out
+
+
+def print_table(medians: dict, machine: str, model: str, args) -> None:
+    print(f"machine: {machine}")
+    print(f"model:   {model}; greedy; median of {args.runs} runs; decode up to {args.max_tokens} tokens")
+    print(f"{'engine':20s} {'load s':>7s} {'warm s':>7s} {'1st token s':>11s} {'prefill tok/s':>13s} "
+          f"{'decode tok/s':>12s} {'RSS MB':>7s}")
+    for name, m in medians.items():
+        print(f"{name:20s} {m['load_s']:7.2f} {m['warm_load_s']:7.2f} {m['ttft_s']:11.2f} {m['prefill_tps']:13.1f} "
+              f"{m['decode_tps']:12.2f} {m['rss_mb']:7.0f}")
+    peer = medians["wllama 1 thread"]
+    for name in ("minfer-wasm kernels", "minfer-wasm numpy"):
+        m = medians[name]
+        print(f"{name} / wllama: decode {m['decode_tps'] / peer['decode_tps']:.2f}x, prefill "
+              f"{m['prefill_tps'] / peer['prefill_tps']:.2f}x, load {m['load_s'] / peer['load_s']:.2f}x, "
+              f"warm load {m['warm_load_s'] / peer['warm_load_s']:.2f}x, RSS {m['rss_mb'] / peer['rss_mb']:.2f}x; "
+              f"wasm heap {m['wasm_heap_mb']:.0f} MB; kernels: {m['kernels']}")
+        s = m["startup"]
+        print(f"  {name} cold start (s since the worker started): runtime {s['runtime']:.2f}, packages "
+              f"{s['packages']:.2f}, engine {s['engine']:.2f}, download {s['download']:.2f}, model {s['model']:.2f}")
+    profile = medians["minfer-wasm kernels"].get("profile")
+    if profile:
+        print(f"  kernel path, per decoded token: {1000 * profile['token_s']:.1f} ms, of which kernels "
+              f"{1000 * profile['kernel_s']:.1f} ms ({100 * profile['kernel_s'] / profile['token_s']:.0f}%), "
+              f"numpy matrix products {1000 * profile['numpy_matmul_s']:.1f} ms, everything else "
+              f"{1000 * (profile['token_s'] - profile['kernel_s'] - profile['numpy_matmul_s']):.1f} ms")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--max-tokens", type=int, default=32)
+    parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--model", default=model_store.DEFAULT_MODEL, help="known name or .gguf path")
     parser.add_argument("--site", help="an already built site (default: build one into a temp folder)")
     parser.add_argument("--json", action="store_true", help="print the medians as one JSON object")
@@ -181,36 +268,29 @@ def main() -> int:
         (root / "bench.html").write_text(BENCH_PAGE)
         model_url = "site/" + json.loads((site / "site.json").read_text())["model"]
 
-        httpd = make_server(root, "127.0.0.1", 0, quiet=True, handler=IsolatedHandler)
+        httpd = make_server(root, "127.0.0.1", 0, quiet=True)
         threading.Thread(target=httpd.serve_forever, daemon=True).start()
         base_url = f"http://127.0.0.1:{httpd.server_address[1]}/"
-        results: dict[str, list[dict]] = {"minfer-wasm": [], "wllama": []}
+        results: dict[str, list[dict]] = {name: [] for name, _, _ in ENGINES}
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
             version = browser.version
             for run in range(args.runs):
-                for name, engine in (("minfer-wasm", "minfer"), ("wllama", "wllama")):
-                    result = run_engine(browser, base_url, engine, model_url, args.max_tokens)
+                for name, engine, kernels in ENGINES:      # interleaved: each run sees the same machine state
+                    result = run_engine(browser, base_url, engine, kernels, model_url, args.max_tokens)
                     results[name].append(result)
                     print(f"run {run + 1} {name}: {json.dumps(result)}", file=sys.stderr, flush=True)
             browser.close()
         httpd.shutdown()
 
-    medians = {name: {key: statistics.median(r[key] for r in runs) for key in runs[0]}
-               for name, runs in results.items()}
+    medians = {name: median_of(runs) for name, runs in results.items()}
     machine = f"{machine_description()}; Chromium {version} (headless)"
+    model = model_url.rsplit("/", 1)[-1]
     if args.json:
-        print(json.dumps({"machine": machine, "model": model_url.rsplit("/", 1)[-1], "runs": args.runs,
+        print(json.dumps({"machine": machine, "model": model, "runs": args.runs,
                           "max_tokens": args.max_tokens, "median": medians}))
-        return 0
-    print(f"machine: {machine}")
-    print(f"model:   {model_url.rsplit('/', 1)[-1]}; greedy, up to {args.max_tokens} tokens; median of {args.runs} runs")
-    print(f"{'engine':12s} {'load s':>8s} {'first token s':>14s} {'decode tok/s':>13s} {'tokens':>7s} "
-          f"{'JS memory MB':>13s} {'RSS MB':>7s}")
-    for name, m in medians.items():
-        print(f"{name:12s} {m['load_s']:8.2f} {m['ttft_s']:14.2f} {m['decode_tps']:13.2f} {m['tokens']:7.0f} "
-              f"{m['memory_mb']:13.0f} {m['rss_mb']:7.0f}")
-    print(f"minfer-wasm's wasm heap once the model is loaded: {medians['minfer-wasm']['wasm_heap_mb']:.0f} MB")
+    else:
+        print_table(medians, machine, model, args)
     return 0
 
 

@@ -27,7 +27,11 @@ const ui = {
   modelUrl: $("model-url"),
   modelFile: $("model-file"),
   systemPrompt: $("system-prompt"),
+  kernels: $("kernels"),
+  kernelPath: $("kernel-path"),
 };
+
+const KERNEL_LABELS = { "wasm-simd": "wasm SIMD kernels", numpy: "numpy kernels" };
 
 const ERROR_TITLES = {
   SourceError: "Could not read the model",
@@ -46,6 +50,7 @@ let modelLoaded = false;
 let state = "loading";
 let pendingLoad = null;        // id of the load in flight
 let turn = null;               // the answer in flight: {id, body, article, started, first}
+let loadedSource = null;       // the source of the model loaded (or loading), to reload it
 
 /* ---- status and errors ------------------------------------------------------------------ */
 
@@ -130,6 +135,7 @@ function onWorkerMessage(msg) {
       ui.progressPanel.hidden = true;
       ui.modelName.textContent = describeModel(msg.model);
       ui.modelName.title = msg.model.name;
+      showKernelPath(msg.model);
       clearError();
       setState("ready", "Ready");
       ui.message.focus();
@@ -162,17 +168,27 @@ function describeModel(model) {
   return parts.join(" · ");
 }
 
+/* The path the matrix products run on, as the worker reports it (and why, when not the one asked). */
+function showKernelPath(model) {
+  ui.kernelPath.dataset.path = model.kernels;
+  ui.kernelPath.textContent = KERNEL_LABELS[model.kernels] || model.kernels;
+  ui.kernelPath.title = model.kernels_note || "";
+  ui.kernelPath.hidden = false;
+}
+
 /* ---- model choice ------------------------------------------------------------------------ */
 
 function loadModel(source, label) {
   if (turn) finishTurn(null);
+  loadedSource = { source, label };
+  ui.kernelPath.hidden = true;
   modelLoaded = false;
   clearError();
   clearLog();
   resetModelProgress();
   ui.modelName.textContent = `Loading ${label}…`;
   setState("loading", "Loading the model…");
-  pendingLoad = request("load", { source, system_prompt: ui.systemPrompt.value, n_ctx: 2048 });
+  pendingLoad = request("load", { source, system_prompt: ui.systemPrompt.value, n_ctx: 2048, kernels: ui.kernels.value });
 }
 
 function loadUrl(text) {
@@ -198,6 +214,8 @@ ui.modelFile.addEventListener("change", () => {
   if (file) loadModel({ file }, file.name);
   ui.modelFile.value = "";
 });
+
+ui.kernels.addEventListener("change", () => loadedSource && loadModel(loadedSource.source, loadedSource.label));
 
 ui.useDefault.addEventListener("click", () => defaultModel && loadModel({ url: defaultModel }, "the built-in model"));
 
@@ -346,7 +364,9 @@ async function main() {
     defaultModel = null;
   }
   ui.useDefault.hidden = !defaultModel;
-  const asked = new URLSearchParams(location.search).get("model");
+  const query = new URLSearchParams(location.search);
+  if (query.get("kernels") === "numpy") ui.kernels.value = "numpy";
+  const asked = query.get("model");
   if (asked) {
     ui.modelUrl.value = asked;
     loadUrl(asked);

@@ -4,10 +4,13 @@
  * every reply carries the id of the request it answers. The set of types is closed:
  *
  * page -> worker
- *   load      {id, source: {url} | {file}, system_prompt, n_ctx}
- *             Load a model: an absolute URL, read with HTTP Range requests (header first, then
- *             the tensors in parallel chunks) and kept in Cache Storage, or a File, read with
- *             File.slice (never uploaded). Replies: progress*, then ready | error.
+ *   load      {id, source: {url} | {file}, system_prompt, n_ctx, kernels: "wasm" | "numpy"}
+ *             Load a model: an absolute URL, read with HTTP Range requests in parallel chunks
+ *             and kept in Cache Storage, or a File, read with File.slice (never uploaded). The
+ *             download starts as soon as Python runs, while the packages still load; the header
+ *             is checked as soon as the engine is imported, and a bad file stops the download.
+ *             kernels: the quantized matrix products run in the compiled wasm SIMD module
+ *             ("wasm", the default) or in numpy ("numpy"). Replies: progress*, then ready | error.
  *   generate  {id, text, params: {temperature, top_k, top_p, min_p, repeat_penalty}, max_tokens, seed}
  *             Answer one user message in the current conversation (the KV cache is reused).
  *             Replies: token*, then done | error.
@@ -17,8 +20,13 @@
  * worker -> page
  *   progress  {id, stage: "runtime" | "download" | "load", loaded, total, detail}
  *             The runtime starts loading when the worker starts, so its progress has id null.
- *   ready     {id, model: {name, arch, n_ctx, n_vocab, n_layer, size, from_cache, heap_bytes}}
- *             size: the GGUF's bytes; heap_bytes: the wasm heap (Python's memory) once loaded.
+ *   ready     {id, model: {name, arch, n_ctx, n_vocab, n_layer, size, from_cache, heap_bytes,
+ *                        kernels, kernels_note, startup}}
+ *             size: the GGUF's bytes; heap_bytes: the wasm heap (Python's memory) once loaded;
+ *             kernels: the path the matrix products run on, "wasm-simd" or "numpy";
+ *             kernels_note: why numpy runs although the kernels were asked for ("" otherwise);
+ *             startup: seconds since the worker started at which each step ended
+ *             {runtime, packages, engine, download, model}.
  *   token     {id, text}  The next piece of the answer (plain text).
  *   done      {id, stop_reason, prompt_tokens_evaluated, positions_evaluated, n_ctx_used, timings}
  *             stop_reason: "eog" | "stop" | "length" | "interrupted" (absent after reset);
@@ -36,7 +44,9 @@
 
 import { loadPyodide } from "../pyodide/pyodide.mjs";
 
-const PACKAGES = ["numpy", "markupsafe", "jinja2", "micropip", "minfer-wasm"];
+const PACKAGES = ["numpy", "markupsafe", "jinja2", "minfer-wasm"];
+const KERNELS_URL = "../kernels/quant_kernels.so";   // built by build-site from minfer_wasm/kernels
+const KERNELS_DIR = "/minfer";                          // where Python's ctypes finds it
 const CHUNK = 4 << 20;          // bytes per Range request and per Cache Storage entry
 const PARALLEL = 4;             // Range requests in flight
 const MODEL_CACHE = "minfer-models-v1";
@@ -91,24 +101,53 @@ function describe(error) {
   return { kind: (error && error.name) || "Error", message: text, fatal };
 }
 
-/* ---- runtime: Pyodide and the wheels, all from this site ---------------------------------- */
+/* ---- runtime: Pyodide, the wheels and the kernels, all from this site -------------------- */
 
-const runtime = (async () => {
-  const steps = 3;
-  progress(null, "runtime", 0, steps, "Starting Python", true);
-  // indexURL is relative to this file, so the site works from any sub-path; Pyodide reads
-  // pyodide-lock.json there and fetches the wheels it lists from the same folder.
+const t0 = performance.now();
+const startup = {};            // seconds since the worker started at which each step ended
+const mark = (step) => { startup[step] = (performance.now() - t0) / 1000; };
+
+// 1. Python itself. indexURL is relative to this file, so the site works from any sub-path;
+//    Pyodide reads pyodide-lock.json there and fetches the wheels it lists from the same folder.
+const interpreter = (async () => {
+  progress(null, "runtime", 0, 3, "Starting Python", true);
   const indexURL = new URL("../pyodide/", import.meta.url).href;
   py = await loadPyodide({ indexURL, stdout: (s) => console.log(s), stderr: (s) => console.warn(s) });
-  progress(null, "runtime", 1, steps, "Installing numpy and the engine", true);
+  mark("runtime");
+})();
+
+// 2. The wheels the lock lists (no resolver: the lock already says what to load), then the
+//    engine. A model download runs meanwhile (loadModel waits only for the interpreter).
+const runtime = interpreter.then(async () => {
+  progress(null, "runtime", 1, 3, "Installing numpy and the engine", true);
   const failures = [];
   await py.loadPackage(PACKAGES, { messageCallback: () => {}, errorCallback: (m) => failures.push(m) });
   if (failures.length) throw new ModelError("SourceError", `installing the wheels failed: ${failures.join("; ")}`);
-  progress(null, "runtime", 2, steps, "Importing the engine", true);
+  mark("packages");
+  progress(null, "runtime", 2, 3, "Importing the engine", true);
   browser = py.pyimport("minfer_wasm.browser");
   session = browser.Session();
-  progress(null, "runtime", steps, steps, "Python ready", true);
-})();
+  mark("engine");
+  progress(null, "runtime", 3, 3, "Python ready", true);
+});
+
+// 3. The compiled kernels (a small wasm side module), fetched once; written into Pyodide's file
+//    system when a model first asks for them. Resolves to {path} or {note} saying why not.
+const kernelBytes = fetch(new URL(KERNELS_URL, import.meta.url))
+  .then((r) => (r.ok ? r.arrayBuffer() : Promise.reject(new Error(`HTTP ${r.status}`))))
+  .catch((e) => ({ note: `the compiled kernels could not be fetched (${e.message})` }));
+let kernelsFile = null;
+
+async function kernelsPath() {
+  if (kernelsFile) return kernelsFile;
+  const bytes = await kernelBytes;
+  if (!(bytes instanceof ArrayBuffer)) return bytes;
+  py.FS.mkdirTree(KERNELS_DIR);
+  const path = `${KERNELS_DIR}/${KERNELS_URL.split("/").pop()}`;
+  py.FS.writeFile(path, new Uint8Array(bytes));
+  kernelsFile = { path };
+  return kernelsFile;
+}
 
 /* ---- model bytes: readers over a URL (Range) or a File -------------------------------------- */
 
@@ -270,55 +309,103 @@ function heapBytes(bufProxy) {
   }
 }
 
+/* The bytearray the model is downloaded into: its final place, since the engine's weights are
+   views of it on the kernel path. Python's own bytearray, so it needs no engine yet. */
+function allocate(size) {
+  const gib = (size / 2 ** 30).toFixed(2);
+  if (size > 2 ** 31 - 1) throw new ModelError("MemoryError", `the model is ${gib} GiB; this page can hold at most 2 GiB`);
+  if (session) session.unload();           // the previous model goes first
+  try {
+    return py.globals.get("bytearray")(size);
+  } catch (error) {
+    throw new ModelError("MemoryError", `there is not enough memory for the ${gib} GiB model`);
+  }
+}
+
+/* Chunks 0..n-1 of `reader` written into `buf`, PARALLEL requests at a time in index order.
+   arrived(i) resolves once chunk i is in place; stop() makes the lanes end at their next chunk. */
+function download(reader, buf, onBytes) {
+  const nChunks = Math.ceil(reader.size / CHUNK);
+  const waiting = Array.from({ length: nChunks }, () => {
+    let resolve;
+    const promise = new Promise((r) => { resolve = r; });
+    return { promise, resolve };
+  });
+  let cursor = 0, stopped = false;
+  const lane = async () => {
+    try {
+      while (cursor < nChunks && !stopped) {
+        const index = cursor++;
+        const bytes = await reader.read(index, onBytes);
+        if (stopped) return;
+        writeAt(buf, index * CHUNK, bytes);
+        waiting[index].resolve();
+      }
+    } catch (error) {
+      stopped = true;       // the other lanes stop at their next chunk
+      throw error;
+    }
+  };
+  return {
+    done: Promise.all(Array.from({ length: Math.min(PARALLEL, nChunks) }, lane)),
+    arrived: (index) => waiting[Math.min(index, nChunks - 1)].promise,
+    stop: () => { stopped = true; },
+  };
+}
+
+/* Inspect the GGUF header as soon as the engine runs and its bytes are in: rejects a file that
+   is not GGUF, or a model the engine cannot run, while the tensors are still downloading. */
+async function checkHeader(reader, buf, transfer) {
+  await runtime;
+  let have = Math.min(reader.size, CHUNK);
+  for (;;) {
+    await transfer.arrived(Math.ceil(have / CHUNK) - 1);
+    const result = browser.inspect(buf, have, reader.name);
+    const info = result.toJs({ dict_converter: Object.fromEntries });
+    result.destroy();
+    if (info.need === undefined) return info;
+    if (info.need > reader.size) throw new ModelError("GGUFError", `${reader.name}: header runs past the end of the file`);
+    have = Math.min(reader.size, Math.ceil(info.need / CHUNK) * CHUNK);
+  }
+}
+
 async function loadModel(msg) {
   const id = msg.id;
   const reader = msg.source.file ? openFile(msg.source.file) : await openUrl(msg.source.url);
   if (reader.size === 0) throw new ModelError("GGUFError", `${reader.name}: the file is empty, not a GGUF model`);
-  const nChunks = Math.ceil(reader.size / CHUNK);
   const label = reader.name.split(/[/?#]/).filter(Boolean).pop() || reader.name;
   let received = 0;
   const onBytes = (n) => {
     received += n;
     progress(id, "download", received, reader.size, reader.fromCache ? "from cache" : label);
   };
-  const buf = session.allocate(reader.size);
+  await interpreter;
+  const buf = allocate(reader.size);
+  const transfer = download(reader, buf, onBytes);
   try {
-    // 1. The header: chunk by chunk until the GGUF reader has all of it; this rejects a file
-    //    that is not GGUF or a model the engine cannot run before the tensors are fetched.
-    let have = 0, next = 0, info;
-    for (;;) {
-      writeAt(buf, next * CHUNK, await reader.read(next, onBytes));
-      have = Math.min(reader.size, ++next * CHUNK);
-      const result = browser.inspect(buf, have, reader.name);
-      info = result.toJs({ dict_converter: Object.fromEntries });
-      result.destroy();
-      if (info.need === undefined) break;
-      if (info.need > reader.size) throw new ModelError("GGUFError", `${reader.name}: header runs past the end of the file`);
+    // 1. The download and the header check run together; whichever fails first stops both.
+    let info;
+    try {
+      [info] = await Promise.all([checkHeader(reader, buf, transfer), transfer.done]);
+    } catch (error) {
+      transfer.stop();
+      throw error;
     }
-    // 2. The tensors: the remaining chunks, PARALLEL requests at a time.
-    let cursor = next, failed = false;
-    const lane = async () => {
-      try {
-        while (cursor < nChunks && !failed) {
-          const index = cursor++;
-          const bytes = await reader.read(index, onBytes);
-          if (!failed) writeAt(buf, index * CHUNK, bytes);
-        }
-      } catch (error) {
-        failed = true;      // the other lanes stop at their next chunk (buf is freed below)
-        throw error;
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(PARALLEL, nChunks) }, lane));
+    mark("download");
     progress(id, "download", reader.size, reader.size, reader.fromCache ? "from cache" : "downloaded", true);
     await reader.finish();
-    // 3. The engine: quantized weights, tokenizer, chat template.
+    // 2. The engine: weights (views of buf on the kernel path), tokenizer, chat template.
+    const kernels = msg.kernels === "numpy" ? { note: "" } : await kernelsPath();
     const onLoad = (done, total) => progress(id, "load", done, total, `${info.arch} model`);
-    const loaded = session.load(buf, reader.name, msg.system_prompt || undefined, msg.n_ctx || undefined, onLoad);
+    const loaded = session.load(buf, reader.name, msg.system_prompt || undefined, msg.n_ctx || undefined,
+                                onLoad, kernels.path);
     const model = loaded.toJs({ dict_converter: Object.fromEntries });
     loaded.destroy();
+    mark("model");
+    if (!model.kernels_note && kernels.note) model.kernels_note = kernels.note;
     progress(id, "load", 1, 1, "ready", true);
-    post({ type: "ready", id, model: { ...model, size: reader.size, from_cache: reader.fromCache, heap_bytes: heapBytes(buf) } });
+    post({ type: "ready", id, model: { ...model, size: reader.size, from_cache: reader.fromCache,
+                                       heap_bytes: heapBytes(buf), startup: { ...startup } } });
   } finally {
     buf.destroy();      // the engine keeps its own reference to the bytes
   }
@@ -357,18 +444,24 @@ async function generate(msg) {
   }
 }
 
+let runtimeFailed = false;      // Python or the engine could not start: this worker is done
+runtime.catch(() => { runtimeFailed = true; });
+
 async function handle(msg) {
   try {
+    if (msg.type === "load") {
+      await loadModel(msg);         // waits for the parts of the runtime it needs itself
+      return;
+    }
     await runtime;
-    if (msg.type === "load") await loadModel(msg);
-    else if (msg.type === "generate") await generate(msg);
+    if (msg.type === "generate") await generate(msg);
     else if (msg.type === "reset") {
       session.reset(msg.system_prompt || undefined);
       post({ type: "done", id: msg.id });
     } else throw new ModelError("ProtocolError", `unknown message type ${JSON.stringify(msg.type)}`);
   } catch (error) {
     const described = describe(error);
-    if (!py || !session) described.fatal = true;        // the runtime itself failed to start
+    if (runtimeFailed) described.fatal = true;
     post({ type: "error", id: msg.id, ...described });
   }
 }
