@@ -18,7 +18,7 @@ from .config import ModelConfig
 from .errors import GGUFError
 from .kv_cache import MAX_STEP, KVCache
 from .layers import Rope, attention, gelu_tanh, rmsnorm, silu
-from .quants import QuantTensor, dequantize
+from .quants import QuantTensor, dequantize, load_tensor
 
 DEFAULT_N_CTX = 4096
 
@@ -85,7 +85,7 @@ class _Loader:
         return info
 
     def matrix(self, name: str, shape: tuple[int, int]) -> QuantTensor:
-        tensor = QuantTensor.from_bytes(self.info(name, shape), self.gguf.tensor_bytes(name))
+        tensor = load_tensor(self.info(name, shape), self.gguf.tensor_bytes(name))
         self.gguf.release_tensor(name)  # the tensor holds its own repacked copy
         return tensor
 

@@ -37,7 +37,7 @@ class Scales:
     mn: np.ndarray | None = None  # (R, U) integer sub-block min (K-quants): c = m * mn
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class QuantType:
     """A block format: sizes (as ggml's type_traits) plus how its bits are laid out."""
     type_id: int
