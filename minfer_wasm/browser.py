@@ -139,14 +139,17 @@ class Session:
 
     def load(self, buf, name: str, system_prompt: str | None, n_ctx: int | None,
              on_progress: Callable[[int, int], None]) -> dict:
-        """Build the engine from the downloaded bytes and start an empty conversation."""
+        """Build the engine from the downloaded bytes and start an empty conversation. The page's
+        n_ctx is an upper limit: a model trained on a shorter context gets that (the KV cache is
+        allocated for n_ctx positions, float16)."""
         source = _ProgressSource(BytesSource(buf, name), on_progress)
         try:
             engine = Engine.load(source)
         finally:
             source.close()      # the weights are copies: the download buffer can be freed
-        self.engine, self.chat = engine, Chat(engine, system_prompt or None, n_ctx)
         config = engine.model.config
+        n_ctx = min(n_ctx, config.n_ctx_train) if n_ctx else None
+        self.engine, self.chat = engine, Chat(engine, system_prompt or None, n_ctx)
         return {"name": engine.gguf.metadata.get("general.name") or name, "arch": config.arch,
                 "n_ctx": self.chat.context.n_ctx, "n_vocab": config.n_vocab, "n_layer": config.n_layer}
 

@@ -1,16 +1,20 @@
-"""KV cache: per-layer preallocated float32 keys and values.
+"""KV cache: per-layer preallocated keys and values, float16 as in llama.cpp (or float32).
 
-Global (full-attention) layers keep every position p at slot p of a
-(n_kv_heads, n_ctx, head_dim) array, so the keys of positions 0..T-1 are one
-contiguous slice per head. Sliding-window layers keep a ring of
-`window + max_step` slots (slot = p % capacity) and remember which position each
-slot holds: the `max_step` extra slots let one forward step (at most max_step
-positions) write all its keys before attending (the oldest query of the step still
-finds its whole window), and let `truncate` go back up to max_step + 1 positions
-without recomputing.
+Each layer holds one (2, n_kv_heads, slots, head_dim) array: keys, then values.
+Global (full-attention) layers keep every position p at slot p (n_ctx slots), so
+the keys of positions 0..T-1 are one contiguous slice per head. Sliding-window
+layers keep a ring of `window + max_step` slots (slot = p % capacity) and
+remember which position each slot holds: the `max_step` extra slots let one
+forward step (at most max_step positions) write all its keys before attending
+(the oldest query of the step still finds its whole window), and let `truncate`
+go back up to max_step + 1 positions without recomputing.
 
 A forward step is `begin(n)` (positions, masks, once for all layers) ->
-`store(il, k, v, step)` per layer -> `commit(step)`.
+`store(il, k, v, step)` per layer -> `commit(step)`. store() rounds the new keys
+and values to the cache's dtype (float32 -> float16 to nearest, as ggml's
+GGML_FP32_TO_FP16) and hands the layer's cached ones back as float32: a float16
+cache is widened into one work buffer that all layers share (f16.widen), so the
+attention always multiplies float32 arrays.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import ContextOverflowError
+from .f16 import widen
 from .layers import Rope
 
 MAX_STEP = 128  # default for the most positions one forward step evaluates (longer batches are split)
@@ -43,9 +48,12 @@ class KVCache:
     """Keys and values of positions 0 .. n_past-1 for every layer (see module docstring)."""
 
     def __init__(self, n_ctx: int, n_head_kv: int, head_dim: int, ropes: list[Rope],
-                 swa_layers: tuple[bool, ...], window: int, max_step: int = MAX_STEP):
+                 swa_layers: tuple[bool, ...], window: int, max_step: int = MAX_STEP, dtype=np.float16):
         if n_ctx < 1 or max_step < 1:
             raise ValueError(f"n_ctx and max_step must be at least 1, got {n_ctx} and {max_step}")
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float16, np.float32):
+            raise ValueError(f"the KV cache holds float16 or float32, not {self.dtype}")
         self.n_ctx = n_ctx
         self.n_past = 0
         self.max_step = max_step
@@ -54,16 +62,18 @@ class KVCache:
         self.swa_layers = swa_layers
         self.ring_cap = min(n_ctx, window + max_step) if any(swa_layers) else 0
         self.ring_pos = np.full(self.ring_cap, -1, dtype=np.int64)  # (ring_cap,) position per slot
-        self.k: list[np.ndarray] = []             # per layer (n_kv, n_ctx or ring_cap, head_dim) f32
-        self.v: list[np.ndarray] = []
-        for swa in swa_layers:
-            cap = self.ring_cap if swa else n_ctx
-            self.k.append(np.zeros((n_head_kv, cap, head_dim), dtype=np.float32))
-            self.v.append(np.zeros((n_head_kv, cap, head_dim), dtype=np.float32))
+        caps = [self.ring_cap if swa else n_ctx for swa in swa_layers]
+        self.kv = [np.zeros((2, n_head_kv, cap, head_dim), self.dtype) for cap in caps]  # per layer
+        self.k = [kv[0] for kv in self.kv]        # per layer (n_kv, n_ctx or ring_cap, head_dim)
+        self.v = [kv[1] for kv in self.kv]
+        self._work = None                         # (2, n_kv, max slots, head_dim) f32: widened keys, values
+        if self.dtype == np.float16:
+            self._work = np.empty((2, n_head_kv, max(caps, default=0), head_dim), np.float32)
 
     @property
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in self.k) + sum(a.nbytes for a in self.v)
+        """Bytes of cached keys and values (the shared float32 work buffer not counted)."""
+        return sum(kv.nbytes for kv in self.kv)
 
     def check_room(self, n: int) -> None:
         """ContextOverflowError unless n more positions fit."""
@@ -94,19 +104,24 @@ class KVCache:
         return Step(pos, global_mask, slots, ring_len, ring_mask)
 
     def store(self, il: int, k: np.ndarray, v: np.ndarray, step: Step):
-        """Write layer il's new k, v: (n, n_kv, d); return its keys, values (n_kv, T, d) and mask."""
-        kc, vc = self.k[il], self.v[il]
+        """Write layer il's new k, v: (n, n_kv, d) f32; return its cached keys and values as
+        float32 (n_kv, T, d) each (views; of the shared work buffer for a float16 cache, valid
+        until the next store) and the additive mask (n, T) or None."""
+        kv = self.kv[il]                                                            # (2, n_kv, slots, d)
         n = len(step.pos)
-        if not self.swa_layers[il]:
-            p0 = self.n_past
-            kc[:, p0:p0 + n] = k.transpose(1, 0, 2)
-            vc[:, p0:p0 + n] = v.transpose(1, 0, 2)
-            return kc[:, :p0 + n], vc[:, :p0 + n], step.global_mask
-        s0 = int(step.ring_slots[0])
-        dst = slice(s0, s0 + n) if s0 + n <= self.ring_cap else step.ring_slots  # wraps: fancy index
-        kc[:, dst] = k.transpose(1, 0, 2)
-        vc[:, dst] = v.transpose(1, 0, 2)
-        return kc[:, :step.ring_len], vc[:, :step.ring_len], step.ring_mask
+        if self.swa_layers[il]:
+            s0 = int(step.ring_slots[0])
+            dst = slice(s0, s0 + n) if s0 + n <= self.ring_cap else step.ring_slots  # wraps: fancy index
+            used, mask = step.ring_len, step.ring_mask
+        else:
+            dst = slice(self.n_past, self.n_past + n)
+            used, mask = self.n_past + n, step.global_mask
+        kv[0][:, dst] = k.transpose(1, 0, 2)
+        kv[1][:, dst] = v.transpose(1, 0, 2)
+        held = kv[:, :, :used]                                                      # (2, n_kv, T, d)
+        if self._work is not None:
+            held = widen(held, self._work[:, :, :used])
+        return held[0], held[1], mask
 
     def commit(self, step: Step) -> None:
         """Every layer stored its keys: the new positions become part of the cache."""

@@ -15,10 +15,10 @@ from __future__ import annotations
 import numpy as np
 
 from .config import ModelConfig
-from .errors import GGUFError
+from .errors import GGUFError, UnsupportedError
 from .kv_cache import MAX_STEP, KVCache
 from .layers import Rope, attention, gelu_tanh, rmsnorm, silu
-from .quants import QuantTensor, dequantize
+from .quants import QuantTensor, dequantize, load_tensor
 
 DEFAULT_N_CTX = 4096
 
@@ -85,7 +85,7 @@ class _Loader:
         return info
 
     def matrix(self, name: str, shape: tuple[int, int]) -> QuantTensor:
-        tensor = QuantTensor.from_bytes(self.info(name, shape), self.gguf.tensor_bytes(name))
+        tensor = load_tensor(self.info(name, shape), self.gguf.tensor_bytes(name))
         self.gguf.release_tensor(name)  # the tensor holds its own repacked copy
         return tensor
 
@@ -147,13 +147,17 @@ class Model:
                    if "rope_freqs.weight" in gguf.tensors else None)
         return cls(c, token_embd, output, ld.vector("output_norm.weight", d), blocks, factors)
 
-    def new_cache(self, n_ctx: int | None = None, max_step: int = MAX_STEP) -> KVCache:
-        """An empty cache for n_ctx positions (default min(n_ctx_train, 4096)); forward() runs
-        at most max_step positions at a time through it."""
+    def new_cache(self, n_ctx: int | None = None, max_step: int = MAX_STEP, dtype=np.float16) -> KVCache:
+        """An empty cache for n_ctx positions (default min(n_ctx_train, 4096); at most n_ctx_train)
+        holding keys and values as dtype: float16 as llama.cpp does, float32 for comparisons
+        that need the last bits. forward() runs at most max_step positions at a time through it."""
         c = self.config
         n_ctx = n_ctx or min(c.n_ctx_train, DEFAULT_N_CTX)
+        if n_ctx > c.n_ctx_train:
+            raise UnsupportedError(f"a context of {n_ctx} positions is longer than the {c.n_ctx_train} "
+                                   f"this model was trained for")
         return KVCache(n_ctx, c.n_head_kv, c.head_dim, self.layer_ropes, c.swa_layers,
-                       c.sliding_window, max_step)
+                       c.sliding_window, max_step, dtype)
 
     def forward(self, tokens, cache: KVCache, all_logits: bool = False) -> np.ndarray:
         """tokens: (n,) ids at positions cache.n_past.. -> logits (vocab,) of the last token,

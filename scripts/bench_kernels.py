@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from minfer_wasm.native.bench import cpu_name                            # noqa: E402
 from minfer_wasm.ggml_types import GGML_TYPE_INFO, row_nbytes   # noqa: E402
 from minfer_wasm.gguf import TensorInfo                           # noqa: E402
-from minfer_wasm.quants import QuantTensor                        # noqa: E402
+from minfer_wasm.quants import QuantTensor, load_tensor           # noqa: E402
 
 MODELS = {  # name: (layers, {projection: (rows, cols)}, classifier shape)
     "smollm2": (30, {"q": (576, 576), "k": (192, 576), "v": (192, 576), "o": (576, 576),
@@ -58,7 +58,7 @@ def random_tensor(type_name: str, shape, rng) -> QuantTensor:
         raw = (w.astype(np.float16) if type_name == "F16" else (w.view(np.uint32) >> 16).astype(np.uint16)).tobytes()
     else:
         raw = rng.integers(0, 256, shape[0] * row_nbytes(tid, shape[1]), dtype=np.uint8).tobytes()
-    t = QuantTensor.from_bytes(TensorInfo("bench", tid, tuple(shape), 0, len(raw)), raw)
+    t = load_tensor(TensorInfo("bench", tid, tuple(shape), 0, len(raw)), raw)
     if hasattr(t, "halves"):                          # block d (and m): float16
         t.halves[...] = rng.random(t.halves.shape, dtype=np.float32) * 0.01
         t.finite = True

@@ -67,3 +67,8 @@ def test_tokenize_rejects_non_json_line(smollm2_path):
     result = run_cli("tokenize", "--model", str(smollm2_path), stdin='"ok"\nnot json\n')
     assert result.stdout.strip().startswith("[")
     assert_one_line_error(result, "line 2")
+
+
+def test_context_longer_than_the_model_was_trained_for(smollm2_path):
+    result = run_cli("generate", "--model", str(smollm2_path), "--prompt", "hi", "--ctx-size", "100000000")
+    assert_one_line_error(result, "100000000 positions", "8192")

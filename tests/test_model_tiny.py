@@ -2,7 +2,10 @@
 GGUFFile -> Model.from_gguf, checked against a plain float64 forward written out below
 (weights decoded by gguf-py, full attention matrices with explicit masks, rope as complex
 rotations) and against themselves under caching: token-by-token decode, truncation,
-sliding-window rings that wrap, context overflow and context shift."""
+sliding-window rings that wrap, context overflow and context shift.
+
+Comparisons to 1e-4 run with a float32 KV cache; the default float16 cache is checked
+against the same reference with its keys and values rounded to float16 as well."""
 
 import math
 
@@ -127,9 +130,11 @@ def _ref_rope(x, pos, inv_freq, neox):
     return out
 
 
-def reference_logits(hp, w, tokens):
+def reference_logits(hp, w, tokens, kv_dtype=None):
     """(T, vocab) logits of every token, each attending to all earlier ones (gemma3 local layers:
-    only the last WINDOW positions)."""
+    only the last WINDOW positions). kv_dtype: round the rotated keys and the values to it,
+    as a KV cache of that dtype holds them."""
+    held = (lambda a: a) if kv_dtype is None else (lambda a: a.astype(kv_dtype).astype(np.float64))
     gemma = hp["arch"] == "gemma3"
     T, hd, nh, nkv = len(tokens), hp["head_dim"], hp["n_head"], hp["n_head_kv"]
     pos = np.arange(T)
@@ -159,10 +164,10 @@ def reference_logits(hp, w, tokens):
         for head in range(nh):
             kh = head // (nh // nkv)
             qr = _ref_rope(q[:, head], pos, inv_freq, gemma)
-            kr = _ref_rope(k[:, kh], pos, inv_freq, gemma)
+            kr = held(_ref_rope(k[:, kh], pos, inv_freq, gemma))
             s = np.where(allowed, qr @ kr.T / math.sqrt(hd), -np.inf)
             prob = np.exp(s - s.max(axis=1, keepdims=True))
-            out[:, head * hd:(head + 1) * hd] = (prob / prob.sum(axis=1, keepdims=True)) @ v[:, kh]
+            out[:, head * hd:(head + 1) * hd] = (prob / prob.sum(axis=1, keepdims=True)) @ held(v[:, kh])
         o = out @ w[p + "attn_output.weight"].T
         x = x + (norm(o, p + "post_attention_norm.weight") if gemma else o)
         h = norm(x, p + "ffn_norm.weight")
@@ -193,6 +198,9 @@ def _close(a, b):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=2e-4)
 
 
+F32_CACHE = np.float32   # the cache dtype of comparisons to 1e-4 (the default float16 rounds keys, values)
+
+
 # ---- tests ------------------------------------------------------------------------------------
 
 def test_config_read_by_gguf_key(tiny):
@@ -211,13 +219,13 @@ def test_config_read_by_gguf_key(tiny):
 def test_batch_prefill_matches_reference(tiny):
     model, hp, w = tiny
     tokens = _tokens(20)
-    cache = model.new_cache(64)
+    cache = model.new_cache(64, dtype=F32_CACHE)
     before = model.positions_evaluated
     logits = model.forward(tokens, cache, all_logits=True)
     assert logits.shape == (20, N_VOCAB) and logits.dtype == np.float32
     _close(logits, reference_logits(hp, w, tokens))
     assert cache.n_past == 20 and model.positions_evaluated - before == 20
-    last = model.forward(tokens, model.new_cache(64))       # default: the last token's logits only
+    last = model.forward(tokens, model.new_cache(64, dtype=F32_CACHE))   # default: the last token's logits only
     assert last.shape == (N_VOCAB,)
     _close(last, logits[-1])
 
@@ -229,7 +237,53 @@ def test_cache_shapes(tiny):
     for il, swa in enumerate(model.config.swa_layers):
         slots = WINDOW + MAX_STEP if swa else 512
         assert cache.k[il].shape == cache.v[il].shape == (hp["n_head_kv"], slots, hp["head_dim"])
+        assert cache.k[il].dtype == cache.v[il].dtype == np.float16
     assert cache.nbytes == sum(a.nbytes for a in cache.k + cache.v)
+    assert model.new_cache(dtype=F32_CACHE).nbytes == 2 * cache.nbytes
+    assert model.new_cache(100).nbytes < cache.nbytes / 4 or any(model.config.swa_layers)
+    with pytest.raises(UnsupportedError, match="context of 513 positions.*512"):
+        model.new_cache(513)
+    with pytest.raises(ValueError, match="float16 or float32"):
+        model.new_cache(dtype=np.float64)
+
+
+@pytest.mark.parametrize("swa", [False, True])
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")   # -7e4 on purpose
+def test_float16_cache_hands_back_rounded_values(swa):
+    """store() returns what it stored rounded to float16 (nearest), widened to float32 exactly:
+    subnormals, signed zeros and the largest half included; an overflow reads back as +-65536.
+    Ring layers too, across the wrap."""
+    special = np.array([0.0, -0.0, 3e-8, -6e-6, 6.1e-5, 65504.0, -7e4, 1.0 / 3], np.float32)
+    cache = KVCache(64, 2, 8, [Rope(8, 1e4)], (swa,), WINDOW, max_step=STEP)
+    rng = np.random.default_rng(11)
+    for n in (STEP, 1, STEP, 5, 1, STEP):           # a ring of WINDOW + STEP slots wraps
+        step = cache.begin(n)
+        k, v = (rng.standard_normal((n, 2, 8)).astype(np.float32) for _ in range(2))
+        k.reshape(-1)[:special.size] = special
+        keys, values, _ = cache.store(0, k, v, step)                            # (2, T, 8) each
+        slots = step.ring_slots if swa else step.pos
+        for got, new in ((keys, k), (values, v)):
+            want = new.transpose(1, 0, 2).astype(np.float16).astype(np.float32)
+            want[np.isinf(want)] = np.copysign(65536.0, want[np.isinf(want)])
+            assert got.dtype == np.float32 and np.array_equal(got[:, slots], want)
+        cache.commit(step)
+
+
+def test_float16_cache_end_to_end(tiny):
+    """Decoding token by token (rings wrapping) and a batch, with the default float16 cache,
+    against the reference whose rotated keys and values are rounded to float16 too. A key
+    computed in float32 (here) and in float64 (there) can round to neighbouring halves when it
+    sits at a rounding boundary: rare one-ulp flips keep the two within 1e-3, while without the
+    rounding the reference is more than twice that away."""
+    model, hp, w = tiny
+    tokens = _tokens(WINDOW + STEP + 40, seed=2)
+    cache = model.new_cache(256, max_step=STEP)
+    step = [model.forward(tokens[:3], cache)] + [model.forward([t], cache) for t in tokens[3:]]
+    full = model.forward(tokens, model.new_cache(256, max_step=STEP), all_logits=True)
+    ref = reference_logits(hp, w, tokens, kv_dtype=np.float16)
+    np.testing.assert_allclose(full, ref, rtol=0, atol=1e-3)
+    np.testing.assert_allclose(np.stack(step), ref[2:], rtol=0, atol=1e-3)
+    assert np.abs(full - reference_logits(hp, w, tokens)).max() > 2e-3
 
 
 def test_decode_token_by_token_equals_full_recompute(tiny):
@@ -237,12 +291,12 @@ def test_decode_token_by_token_equals_full_recompute(tiny):
     model, hp, w = tiny
     n = WINDOW + STEP + 40
     tokens = _tokens(n, seed=2)
-    cache = model.new_cache(256, max_step=STEP)
+    cache = model.new_cache(256, max_step=STEP, dtype=F32_CACHE)
     before = model.positions_evaluated
     step = [model.forward(tokens[:3], cache)]
     step += [model.forward([t], cache) for t in tokens[3:]]
     assert model.positions_evaluated - before == n and cache.n_past == n
-    full = model.forward(tokens, model.new_cache(256, max_step=STEP), all_logits=True)  # 4 steps
+    full = model.forward(tokens, model.new_cache(256, max_step=STEP, dtype=F32_CACHE), all_logits=True)  # 4 steps
     ref = reference_logits(hp, w, tokens)
     _close(full, ref)
     _close(np.stack(step), ref[2:])
@@ -251,7 +305,7 @@ def test_decode_token_by_token_equals_full_recompute(tiny):
 def test_truncate_then_recompute_equals_original(tiny):
     model, hp, w = tiny
     tokens = _tokens(40, seed=3)
-    cache = model.new_cache(128)
+    cache = model.new_cache(128, dtype=F32_CACHE)
     original = model.forward(tokens, cache, all_logits=True)
     assert cache.truncate(25) == 25 and cache.n_past == 25
     _close(model.forward(tokens[25:], cache, all_logits=True), original[25:])
@@ -294,7 +348,7 @@ def test_shift_equals_fresh_computation_one_layer(tmp_path, arch, n_prefix, n_ke
     path, hp, w = write_tiny(tmp_path / "m.gguf", arch, n_layer=1)
     model = Model.from_gguf(GGUFFile.open(FileSource(path)))
     tokens = _tokens(n_prefix + 1, seed=4)
-    cache = model.new_cache(256, max_step=STEP)
+    cache = model.new_cache(256, max_step=STEP, dtype=F32_CACHE)
     model.forward(tokens[:n_prefix], cache)
     cache.shift(n_keep, n_discard)
     assert cache.n_past == n_prefix - n_discard

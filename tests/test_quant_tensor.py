@@ -11,7 +11,7 @@ from gguf.quants import dequantize as reference
 from minfer_wasm.errors import GGUFError, UnsupportedError
 from minfer_wasm.ggml_types import row_nbytes
 from minfer_wasm.gguf import GGUFFile, TensorInfo
-from minfer_wasm.quants import QuantTensor, block_tensor, tensor
+from minfer_wasm.quants import QuantTensor, block_tensor, load, load_tensor, tensor
 from minfer_wasm.sources import FileSource
 from quant_blocks import FLOATS, HALF_FIELDS, QUANTS, random_raw, type_id
 
@@ -27,9 +27,9 @@ def _block_size(name: str) -> int:
 def _tensor(name, shape, raw, monkeypatch=None):
     if monkeypatch is not None:
         monkeypatch.setattr(tensor, "GROUP_WEIGHTS", GROUP_ROWS * shape[-1])
-        monkeypatch.setattr(tensor, "LOAD_WEIGHTS", LOAD_ROWS * shape[-1])
+        monkeypatch.setattr(load, "LOAD_WEIGHTS", LOAD_ROWS * shape[-1])
     info = TensorInfo(f"test.{name}", type_id(name), tuple(shape), 0, raw.nbytes)
-    return QuantTensor.from_bytes(info, raw.tobytes())
+    return load_tensor(info, raw.tobytes())
 
 
 def _close(got: np.ndarray, want: np.ndarray) -> None:
@@ -122,7 +122,7 @@ def test_resident_bytes_near_file_bytes(name):
     shape = (64, 2048)
     raw = bytearray(random_raw(name, shape, np.random.default_rng(6)).tobytes())
     info = TensorInfo("t", type_id(name), shape, 0, len(raw))
-    t = QuantTensor.from_bytes(info, raw)
+    t = load_tensor(info, raw)
     before = t.dequantize().copy()
     assert t.nbytes <= (1.0 if _block_size(name) == 32 else 1.2) * len(raw), t.nbytes / len(raw)
     raw[:] = bytes(len(raw))                       # the tensor must hold its own copy
@@ -155,9 +155,9 @@ def test_subnormal_and_nonfinite_block_scales(name, monkeypatch):
 
 def test_errors_name_the_tensor():
     with pytest.raises(UnsupportedError, match="test.IQ4_NL.*IQ4_NL"):
-        QuantTensor.from_bytes(TensorInfo("test.IQ4_NL", 20, (1, 32), 0, 18), bytes(18))
+        load_tensor(TensorInfo("test.IQ4_NL", 20, (1, 32), 0, 18), bytes(18))
     with pytest.raises(GGUFError, match="tensor 'w'.*Q4_0"):
-        QuantTensor.from_bytes(TensorInfo("w", 2, (2, 32), 0, 18), bytes(18))
+        load_tensor(TensorInfo("w", 2, (2, 32), 0, 18), bytes(18))
     t = _tensor("Q4_0", (2, 32), np.zeros((2, 18), np.uint8))
     with pytest.raises(ValueError, match="test.Q4_0"):
         t.matvec(np.zeros(31, np.float32))
@@ -177,7 +177,7 @@ def test_real_model_tensors(smollm2_path, gemma3_path):
             seen.add(info.ggml_type)
             rows, cols = min(64, info.shape[0]), info.shape[1]
             raw = np.frombuffer(gguf.source.read(info.offset, rows * row_nbytes(info.ggml_type, cols)), np.uint8)
-            t = QuantTensor.from_bytes(TensorInfo(info.name, info.ggml_type, (rows, cols), 0, raw.size), raw)
+            t = load_tensor(TensorInfo(info.name, info.ggml_type, (rows, cols), 0, raw.size), raw)
             w = reference(raw.reshape(rows, -1), GGMLQuantizationType(info.ggml_type))
             assert np.array_equal(t.dequantize(), w), info.name
             x = x_rng.standard_normal(cols).astype(np.float32)

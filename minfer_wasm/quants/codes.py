@@ -25,6 +25,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..f16 import widen_ops
 from .planes import PlaneSpec, Step
 
 
@@ -37,7 +38,7 @@ class Scales:
     mn: np.ndarray | None = None  # (R, U) integer sub-block min (K-quants): c = m * mn
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class QuantType:
     """A block format: sizes (as ggml's type_traits) plus how its bits are laid out."""
     type_id: int
@@ -58,23 +59,12 @@ def halves(raw: np.ndarray) -> np.ndarray:
     return raw.view(np.float16)[..., 0]
 
 
-_F16_BIAS_GAP = np.float32(2.0 ** 112)   # 2**(127 - 15): float32 exponent bias minus float16's
-_SIGN_AND_BODY = np.int32(-0x70000001)   # 0x8FFFFFFF: bit 31 and bits 0..27
-
-
 def widen_steps(h: np.ndarray, out: np.ndarray, finite: bool) -> list[Step]:
-    """Calls that set out (float32) to h (float16, same shape) exactly. Finite halves: the
-    bits moved into place with integer ops, sign-extended to bit 31 (bits 28..30 cleared),
-    exponent and mantissa at bits 13..27, then * 2**112 rebiases the exponent; exact for
-    normal and subnormal halves alike (a float32 times a power of two in range).
-    Otherwise (inf / nan present) a plain cast."""
+    """Calls that set out (float32) to h (float16, same shape) exactly: integer ops for finite
+    halves (f16.widen_ops), otherwise (inf / nan present) a plain cast."""
     if not finite:
         return [Step(np.positive, (h,), out)]
-    bits = out.view(np.int32)
-    return [Step(np.positive, (h.view(np.int16),), bits),          # sign-extended to 32 bits
-            Step(np.left_shift, (bits, 13), bits),
-            Step(np.bitwise_and, (bits, _SIGN_AND_BODY), bits),
-            Step(np.multiply, (out, _F16_BIAS_GAP), out)]
+    return [Step(*op) for op in widen_ops(h, out)]
 
 
 def all_finite(h: np.ndarray) -> bool:

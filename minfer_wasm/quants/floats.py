@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FloatType:
     type_id: int
     name: str
@@ -23,12 +23,17 @@ class FloatType:
     to_f32: Callable[[np.ndarray], np.ndarray]   # stored array -> float32, same shape
 
 
+F32 = FloatType(type_id=0, name="F32", block_size=1, type_size=4, dtype=np.float32,
+                to_f32=lambda a: a.astype(np.float32, copy=False))
+
+F16 = FloatType(type_id=1, name="F16", block_size=1, type_size=2, dtype=np.float16,
+                to_f32=lambda a: a.astype(np.float32))
+
+
 def _bf16_to_f32(bits: np.ndarray) -> np.ndarray:
     return (bits.astype(np.uint32) << 16).view(np.float32)
 
 
-FLOAT_TYPES = [
-    FloatType(0, "F32", 1, 4, np.float32, lambda a: a.astype(np.float32, copy=False)),
-    FloatType(1, "F16", 1, 2, np.float16, lambda a: a.astype(np.float32)),
-    FloatType(30, "BF16", 1, 2, np.uint16, _bf16_to_f32),
-]
+BF16 = FloatType(type_id=30, name="BF16", block_size=1, type_size=2, dtype=np.uint16, to_f32=_bf16_to_f32)
+
+FLOAT_TYPES = [F32, F16, BF16]

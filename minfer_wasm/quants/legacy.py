@@ -2,18 +2,12 @@
 
 Layouts follow `block_q4_0` ... `block_q8_0` in llama.cpp ggml/src/ggml-common.h
 and `dequantize_row_q4_0` ... in ggml/src/ggml-quants.c (gguf-py quants.py:
-`Q4_0.dequantize_blocks` ...). All multi-byte fields are little-endian; `d`
-and `m` are IEEE halves. One block holds weights w[0..31]:
+`Q4_0.dequantize_blocks` ...). One block holds weights w[0..31]; all multi-byte
+fields are little-endian, `d` and `m` IEEE halves. Units are whole blocks.
 
-  Q4_0 (18 B)  | d:f16 | qs[16]: qs[j] = q[j] | q[j+16] << 4 |        w = d * (q - 8)
-  Q4_1 (20 B)  | d:f16 | m:f16 | qs[16] (as Q4_0) |                   w = d * q + m
-  Q5_0 (22 B)  | d:f16 | qh:u32 | qs[16] (as Q4_0) |                  w = d * (q - 16)
-  Q5_1 (24 B)  | d:f16 | m:f16 | qh:u32 | qs[16] |                     w = d * q + m
-               q[j] (5 bits) = nibble from qs | (bit j of qh) << 4
-  Q8_0 (34 B)  | d:f16 | qs[32]: int8 q[j] |                          w = d * q
-
-Units are whole blocks; the 4-bit codes of blocks 2i and 2i+1 are repacked into
-the nibbles of one plane byte, and Q5's bit 4 into a plane of its own (planes.py).
+Each type below is one section: its block drawn in a comment, then its entry.
+The 4-bit codes of blocks 2i and 2i+1 are repacked into the nibbles of one plane
+byte, and Q5's bit 4 into a plane of its own (planes.py).
 """
 
 from __future__ import annotations
@@ -22,6 +16,8 @@ import numpy as np
 
 from .codes import QuantType, Scales, halves
 from .planes import PlaneSpec, pack_fields, raw_bytes
+
+QK = 32   # weights per block, and per unit (one scale per block)
 
 _LOW = np.uint64(0x0F0F0F0F0F0F0F0F)
 
@@ -53,8 +49,14 @@ def _paired_nibbles(qs: np.ndarray) -> np.ndarray:
     return np.concatenate([low, high], axis=-1).view(np.uint8)
 
 
-def _qtype(type_id, name, type_size, offset, code_bits, planes, codes, scales):
-    return QuantType(type_id, name, 32, type_size, 32, offset, code_bits, planes, codes, scales)
+def _nibble_plane(start: int) -> PlaneSpec:
+    """The 4-bit codes in qs = bytes start..start+15, blocks 2i and 2i+1 sharing plane bytes."""
+    return PlaneSpec(bits=4, shift=0, source=lambda b: _paired_nibbles(b[..., start:start + 16]))
+
+
+def _bit4_plane(start: int) -> PlaneSpec:
+    """Q5's bit 4 from qh = bytes start..start+3, blocks 8i..8i+7 sharing plane bytes."""
+    return PlaneSpec(bits=1, shift=4, source=lambda b: pack_fields(_high_bits(b[..., start:start + 4]), 1))
 
 
 def _d(b):
@@ -65,22 +67,36 @@ def _d_m(b):
     return Scales(d=halves(b[..., 0:2]), m=halves(b[..., 2:4]))
 
 
-# the 4-bit codes of blocks 2i, 2i+1 share plane bytes; Q5's bit 4 of blocks 8i..8i+7 too
-def _nibble_plane(start: int) -> PlaneSpec:
-    return PlaneSpec(4, 0, source=lambda b: _paired_nibbles(b[..., start:start + 16]))
+# Q4_0 (18 B)  | d:f16 | qs[16]: qs[j] = q[j] | q[j+16] << 4 |        w = d * (q - 8)
+Q4_0 = QuantType(type_id=2, name="Q4_0", block_size=QK, type_size=18, unit=QK, offset=8, code_bits=4,
+                 planes=(_nibble_plane(2),),
+                 codes=lambda b: _nibbles(b[..., 2:18]),
+                 scales=_d)
 
+# Q4_1 (20 B)  | d:f16 | m:f16 | qs[16] (as Q4_0) |                   w = d * q + m
+Q4_1 = QuantType(type_id=3, name="Q4_1", block_size=QK, type_size=20, unit=QK, offset=0, code_bits=4,
+                 planes=(_nibble_plane(4),),
+                 codes=lambda b: _nibbles(b[..., 4:20]),
+                 scales=_d_m)
 
-def _bit4_plane(start: int) -> PlaneSpec:
-    return PlaneSpec(1, 4, source=lambda b: pack_fields(_high_bits(b[..., start:start + 4]), 1))
+# Q5_0 (22 B)  | d:f16 | qh:u32 | qs[16] (as Q4_0) |                  w = d * (q - 16)
+#              q[j] (5 bits) = nibble from qs | (bit j of qh) << 4
+Q5_0 = QuantType(type_id=6, name="Q5_0", block_size=QK, type_size=22, unit=QK, offset=16, code_bits=5,
+                 planes=(_nibble_plane(6), _bit4_plane(2)),
+                 codes=lambda b: _with_high_bits(_nibbles(b[..., 6:22]), b[..., 2:6]),
+                 scales=_d)
 
+# Q5_1 (24 B)  | d:f16 | m:f16 | qh:u32 | qs[16] (as Q5_0) |           w = d * q + m
+Q5_1 = QuantType(type_id=7, name="Q5_1", block_size=QK, type_size=24, unit=QK, offset=0, code_bits=5,
+                 planes=(_nibble_plane(8), _bit4_plane(4)),
+                 codes=lambda b: _with_high_bits(_nibbles(b[..., 8:24]), b[..., 4:8]),
+                 scales=_d_m)
 
-LEGACY_TYPES = [
-    _qtype(2, "Q4_0", 18, 8, 4, (_nibble_plane(2),), lambda b: _nibbles(b[..., 2:18]), _d),
-    _qtype(3, "Q4_1", 20, 0, 4, (_nibble_plane(4),), lambda b: _nibbles(b[..., 4:20]), _d_m),
-    _qtype(6, "Q5_0", 22, 16, 5, (_nibble_plane(6), _bit4_plane(2)),
-           lambda b: _with_high_bits(_nibbles(b[..., 6:22]), b[..., 2:6]), _d),
-    _qtype(7, "Q5_1", 24, 0, 5, (_nibble_plane(8), _bit4_plane(4)),
-           lambda b: _with_high_bits(_nibbles(b[..., 8:24]), b[..., 4:8]), _d_m),
-    _qtype(8, "Q8_0", 34, 0, 8, (PlaneSpec(8, 0, source=raw_bytes(2, 34)),),
-           lambda b: b[..., 2:34].view(np.int8), _d),
-]
+# Q8_0 (34 B)  | d:f16 | qs[32]: int8 q[j] |                          w = d * q
+#              the plane is qs as it stands (the codes themselves)
+Q8_0 = QuantType(type_id=8, name="Q8_0", block_size=QK, type_size=34, unit=QK, offset=0, code_bits=8,
+                 planes=(PlaneSpec(bits=8, shift=0, source=raw_bytes(2, 34)),),
+                 codes=lambda b: b[..., 2:34].view(np.int8),
+                 scales=_d)
+
+LEGACY_TYPES = [Q4_0, Q4_1, Q5_0, Q5_1, Q8_0]

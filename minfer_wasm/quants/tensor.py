@@ -1,41 +1,25 @@
 """QuantTensor: a weight matrix kept in its file's type, multiplied without materializing it.
 
-The API every tensor type shares; block formats live in block_tensor.py. Work
-goes a group of rows at a time (GROUP_WEIGHTS weights) through reused scratch,
-so no whole matrix is ever held in float32 beyond what the file itself stores.
-Plain float tensors (FloatTensor) keep their file dtype and convert a group at a time.
+The API every tensor kind shares: plain floats in float_tensor.py, block formats in
+block_tensor.py (load.py picks one). Work goes a group of rows at a time
+(GROUP_WEIGHTS weights) through reused scratch, so no whole matrix is ever held in
+float32 beyond what the file itself stores.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from . import as_blocks, lookup
-from .floats import FloatType
-
 GROUP_WEIGHTS = 1 << 19   # weights unpacked at a time: bounds the scratch (float32 group: 2 MiB)
-LOAD_WEIGHTS = 1 << 20    # weights decoded at a time while loading
 
 
 class QuantTensor:
-    """Weights of one tensor; results are new float32 arrays."""
+    """Weights of one tensor; results are new float32 arrays. A kind of tensor provides
+    _dequantize_group(rows), _matvec_into(x, out) and _concat(parts)."""
     name: str
     ggml_type: int
     shape: tuple[int, ...]   # numpy order; (rows, cols) for a matrix
     nbytes: int              # resident bytes held
-
-    @classmethod
-    def from_bytes(cls, info, raw) -> "QuantTensor":
-        """info: gguf TensorInfo (name, ggml_type, shape); raw: its bytes (copied, not kept)."""
-        from .block_tensor import BlockTensor
-
-        what = f"tensor '{info.name}'"
-        qtype = lookup(info.ggml_type, what)
-        blocks = as_blocks(raw, qtype, info.shape, what)          # (R, NB, type_size)
-        shape = tuple(int(s) for s in info.shape)
-        if isinstance(qtype, FloatType):
-            return FloatTensor(info.name, qtype, shape, blocks)
-        return BlockTensor(info.name, qtype, shape, blocks, LOAD_WEIGHTS)
 
     @classmethod
     def concat_rows(cls, tensors: "list[QuantTensor]", name: str) -> "QuantTensor":
@@ -108,26 +92,3 @@ class QuantTensor:
             out[rows] = self._dequantize_group(rows)
         return out.reshape(self.shape)
 
-
-class FloatTensor(QuantTensor):
-    """F32 / F16 / BF16: the file's values in its dtype, (R, cols)."""
-
-    def __init__(self, name: str, qtype: FloatType, shape, blocks: np.ndarray):
-        super().__init__(name, qtype, shape)
-        self.data = blocks.view(qtype.dtype).reshape(self.rows, self.cols).copy()   # (R, cols)
-        self.nbytes = self.data.nbytes
-        if qtype.dtype is np.float32:
-            self.group = self.rows     # nothing to convert: one matmul over the whole matrix
-
-    def _concat(self, parts) -> None:
-        self.data = np.concatenate([p.data for p in parts])                    # (R, cols)
-        self.nbytes = self.data.nbytes
-        if self.qtype.dtype is np.float32:
-            self.group = self.rows
-
-    def _dequantize_group(self, rows) -> np.ndarray:
-        return self.qtype.to_f32(self.data[rows])                              # (g, cols)
-
-    def _matvec_into(self, x: np.ndarray, out: np.ndarray) -> None:
-        for rows in self._groups():
-            np.matmul(self._dequantize_group(rows), x, out=out[rows])

@@ -78,6 +78,20 @@ def test_load_reports_progress_and_the_model(session, model_bytes):
     assert session.info["arch"] == session.engine.model.config.arch
 
 
+def test_context_is_capped_by_the_models_training_context(model_bytes):
+    """The page asks for one context length whatever the model; a longer one than the model
+    was trained for is cut to that (the CLI's --ctx-size says so as an error instead)."""
+    session = Session()
+    buf = session.allocate(len(model_bytes))
+    buf[:] = model_bytes
+    info = session.load(buf, "m.gguf", None, 1 << 20, lambda done, total: None)
+    n_ctx_train = session.engine.model.config.n_ctx_train
+    assert info["n_ctx"] == n_ctx_train < 1 << 20
+    assert session.chat.context.cache.k[0].shape[1] == n_ctx_train
+    with pytest.raises(UnsupportedError, match=f"{n_ctx_train + 1} positions.*{n_ctx_train}"):
+        session.engine.model.new_cache(n_ctx_train + 1)
+
+
 def test_steps_give_the_native_answer_and_a_summary(session):
     session.reset(None)
     turn = session.start("What is the capital of France?", {"temperature": 0.0}, 8, None)
