@@ -11,25 +11,27 @@
  * How (quantized types):
  *  1. The activations are quantized once per call, per 32 values, as ggml's quantize_row_q8_0
  *     does: d = amax / 127, q = round-to-nearest-even(x * 127 / amax), kept as int16 in the
- *     scratch with d and s = d * sum(q). This rounding costs a relative error of about 5e-3 on
- *     gaussian activations (tests/test_kernels.py measures it per type) and turns every weight
- *     block into integer dot products (i32x4.dot_i16x8: 8 multiply-adds per instruction). Float
- *     dots on the same blocks (codes widened to f32) take about twice the instructions. Groups of
- *     32, not ggml's 256 (q8_K) for the K-quants: an activation outlier spoils only 31 neighbours.
+ *     scratch with d and s = d * sum(q). Every weight block then becomes integer dot products
+ *     (i32x4.dot_i16x8: 8 multiply-adds per instruction). Measured in Pyodide on a 1536x1024
+ *     Q4_1 matrix: 0.105 ns per weight at a relative error of 5.8e-3 (the rounding of x), against
+ *     0.58 ns and 3e-7 for float dots of the same codes with float32 x. Groups of 32, not ggml's
+ *     256 (q8_K) for the K-quants: an activation outlier spoils only its 31 neighbours.
  *  2. Every 32 weights decode to integer codes c and two floats S, M with w = S * c + M (the
  *     offsets of Q4_0/Q5_0 and the mins of Q4_1/Q4_K/... go into M), so
  *         sum_j w_j x_j  ~=  S * d * sum_j c_j q_j  +  M * s.
- *  3. Four rows per pass share each activation load, and their integer sums are folded into one
- *     vector (`fold4`) so the scales of four rows apply in one multiply. Half floats go through
- *     a 64K-entry table (as ggml's ggml_table_f32_f16): in Pyodide that made Q4_1 about 20% faster
- *     than converting them with bit operations, scalar or SIMD.
- *  4. Prefill: a tile of up to TILE tokens goes through each decoded block before the next one,
- *     so codes and scales are decoded once per tile, not once per token.
- *  Codes come straight from the block bytes read as eight 16-bit lanes: masks and shifts give the
- *  codes of the even weights (0, 2, .., 14) and of the odd ones (1, 3, .., 15) without widening
- *  bytes, so the activations are stored in that order (ACT_POS).
+ *     Half floats are read through a 64K-entry table (as ggml's ggml_table_f32_f16): 20% faster
+ *     in Pyodide than converting them with bit operations, scalar or SIMD.
+ *  3. Rows go in groups of four. Each row is read from start to end (one memory stream: 30%
+ *     faster than four rows side by side when the weights come from memory), leaving one vector
+ *     of integer sums per block; then the four rows' sums fold into one vector (`fold4`), so
+ *     the scales of four rows apply in one multiply.
+ *  4. Prefill: a tile of up to TILE tokens goes through each decoded block, so codes and scales
+ *     are decoded once per tile, not once per token (about twice as fast per token).
+ *  The SIMD decoders read block bytes as eight 16-bit lanes: masks and shifts give the codes of
+ *  the even weights (0, 2, .., 14) and of the odd ones (1, 3, .., 15) without widening bytes, so
+ *  the activations are stored in that order (ACT_POS).
  *  Each 32-weight block adds one float term per row, in block order, in both builds, so the SIMD
- *  and scalar results agree bit for bit where neither compiler fuses multiply-adds.
+ *  and scalar results agree bit for bit (native builds use -ffp-contract=off: no fused multiply-add).
  * F32 and F16 weights use float dot products (no activation rounding, no scratch).
  *
  * References (read to learn, not copied): llama.cpp ggml/src/ggml-common.h (block_q4_0 ...),
@@ -78,9 +80,14 @@ static int half_table_ready;
 
 INLINE float half_at(const uint8_t *p) { return half_table[u16_at(p)]; }
 
-/* Quantized activation i of a 32-group holds x[ACT_POS(i)]: even weights then odd weights of
- * each half, the order in which the SIMD decoders produce codes. */
+/* Quantized activation i of a 32-group holds x[ACT_POS(i)]: in the SIMD build the even then the
+ * odd values of each half, the order in which its decoders produce codes; in natural order for
+ * the scalar build, whose loops the C compiler vectorizes that way. */
+#ifdef __wasm_simd128__
 #define ACT_POS(i) (((i) & 16) | ((i) & 7) << 1 | ((i) >> 3 & 1))
+#else
+#define ACT_POS(i) (i)
+#endif
 
 /* ------------------------------------------------------------------ the type table */
 
@@ -196,11 +203,11 @@ static void quantize_activations(const float *x, int cols, int n, Scratch a) {
  * Weights 32j .. 32j+31 of a block decode to integer codes (`decode`) and floats S, M
  * (`block_scale`) with w = S * code + M. Legacy blocks (32 weights; little-endian; d, m halves):
  *
- *   Q4_0  18 B | d | qs[16] |                 qs[j] = q[j] | q[j+16] << 4      w = d * (q - 8)
- *   Q4_1  20 B | d | m | qs[16] |             as Q4_0                          w = d * q + m
- *   Q5_0  22 B | d | qh:u32 | qs[16] |        q[j] = nibble | (bit j of qh) << 4   w = d * (q - 16)
- *   Q5_1  24 B | d | m | qh:u32 | qs[16] |    as Q5_0                          w = d * q + m
- *   Q8_0  34 B | d | qs[32]: int8 |                                            w = d * q
+ *   Q4_0  18 B | d | qs[16] |                qs[l] = q[l] | q[l+16] << 4        w = d * (q - 8)
+ *   Q4_1  20 B | d | m | qs[16] |            as Q4_0                            w = d * q + m
+ *   Q5_0  22 B | d | qh:u32 | qs[16] |       q[l] = nibble | (bit l of qh) << 4 w = d * (q - 16)
+ *   Q5_1  24 B | d | m | qh:u32 | qs[16] |   as Q5_0                            w = d * q + m
+ *   Q8_0  34 B | d | qs[32]: int8 |                                             w = d * q
  *
  * K-quant super-blocks (256 weights) are read 32 weights at a time, j = 0..7:
  *
@@ -329,9 +336,8 @@ INLINE void quant_tile(int type, const uint8_t *const w[ROWS], int nrows, int co
     Layout l = layout_of(type);
     int nb = cols / QK, per = l.block_size / QK;       /* 32-groups per row, per block */
     v128_t *dot = (v128_t *)a.dot;                     /* [(b * tile + t) * ROWS + r] */
-    /* 1. Each row from start to end, one memory stream (measured: four rows read side by side
-     *    cost 30% more with weights coming from memory): the integer dot of every 32 weights
-     *    with each token, and their S, M. */
+    /* 1. Each row from start to end (3. at the top): the integer dot of every 32 weights with
+     *    each token, and their S, M. */
     for (int r = 0; r < ROWS; r++) {
         for (int i = 0; i < cols / l.block_size; i++) {
             const uint8_t *blk = w[r] + (size_t)i * l.type_size;
@@ -415,57 +421,76 @@ INLINE void float_rows(int type, const uint8_t *const w[ROWS], int nrows, int co
     }
 }
 
-#else /* portable scalar C: the same codes, one weight at a time */
+#else /* portable scalar C: the same codes and sums, one weight at a time */
 
-/* the code of weight l (0..31) of the 32 weights j of a block */
-INLINE int code_at(int type, const uint8_t *blk, int j, int l) {
+static const uint32_t bit_mask[QK] = {
+    1u << 0, 1u << 1, 1u << 2, 1u << 3, 1u << 4, 1u << 5, 1u << 6, 1u << 7, 1u << 8, 1u << 9,
+    1u << 10, 1u << 11, 1u << 12, 1u << 13, 1u << 14, 1u << 15, 1u << 16, 1u << 17, 1u << 18,
+    1u << 19, 1u << 20, 1u << 21, 1u << 22, 1u << 23, 1u << 24, 1u << 25, 1u << 26, 1u << 27,
+    1u << 28, 1u << 29, 1u << 30, 1u << 31,
+};
+
+/* codes of weights 32j .. 32j+31 of a block, in natural order */
+INLINE void decode(int type, const uint8_t *blk, int j, int16_t q[QK]) {
     switch (type) {
     case Q4_0: case Q4_1: case Q5_0: case Q5_1: {
         const uint8_t *qs = blk + (type == Q4_0 ? 2 : type == Q4_1 ? 4 : type == Q5_0 ? 6 : 8);
-        uint32_t qh = type == Q5_0 ? u32_at(blk + 2) : type == Q5_1 ? u32_at(blk + 4) : 0;
-        return (qs[l & 15] >> (l & 16) / 4 & 15) | (qh >> l & 1) << 4;
+        for (int l = 0; l < 16; l++) {
+            q[l] = qs[l] & 15;
+            q[l + 16] = qs[l] >> 4;
+        }
+        if (type == Q5_0 || type == Q5_1) {     /* bit l of qh (masks vectorize, shifts not) */
+            uint32_t qh = u32_at(blk + (type == Q5_0 ? 2 : 4));
+            for (int l = 0; l < QK; l++) q[l] |= (int16_t)(qh & bit_mask[l] ? 16 : 0);
+        }
+        break;
     }
     case Q8_0:
-        return (int8_t)blk[2 + l];
+        for (int l = 0; l < QK; l++) q[l] = (int8_t)blk[2 + l];
+        break;
     case Q4_K: case Q5_K: {
         const uint8_t *qs = blk + (type == Q4_K ? 16 : 48) + 32 * (j >> 1);
-        return (qs[l] >> 4 * (j & 1) & 15) | (type == Q5_K ? (blk[16 + l] >> j & 1) << 4 : 0);
+        for (int l = 0; l < QK; l++)
+            q[l] = (int16_t)((qs[l] >> 4 * (j & 1) & 15) | (type == Q5_K ? (blk[16 + l] >> j & 1) << 4 : 0));
+        break;
     }
     case Q6_K: {
         int k = j & 3;
         const uint8_t *ql = blk + 64 * (j >> 2) + 32 * (k & 1), *qh = blk + 128 + 32 * (j >> 2);
-        int code = (ql[l] >> 4 * (k >> 1) & 15) | (qh[l] >> 2 * k & 3) << 4;
-        return (code - 32) * (int8_t)blk[192 + 2 * j + l / 16];
+        for (int h = 0; h < 2; h++) {
+            int scale = (int8_t)blk[192 + 2 * j + h];
+            for (int l = 16 * h; l < 16 * h + 16; l++) {
+                int code = (ql[l] >> 4 * (k >> 1) & 15) | (qh[l] >> 2 * k & 3) << 4;
+                q[l] = (int16_t)((code - 32) * scale);
+            }
+        }
+        break;
     }
     }
-    return 0;
 }
 
-/* codes of weights 32j .. 32j+31 of a block, in ACT_POS order as the SIMD decoders give them */
-INLINE void decode(int type, const uint8_t *blk, int j, int16_t q[QK]) {
-    for (int i = 0; i < QK; i++) q[i] = (int16_t)code_at(type, blk, j, ACT_POS(i));
-}
-
+/* Row by row; each block decoded once for all tokens, its terms added to out[t, r] in block
+ * order as the SIMD build adds them. */
 INLINE void quant_rows(int type, const uint8_t *const w[ROWS], int nrows, int cols, int n,
                        Scratch a, float *out, int out_stride) {
     Layout l = layout_of(type);
     int nb = cols / QK, per = l.block_size / QK;
-    for (int t = 0; t < n; t++) {
-        for (int r = 0; r < nrows; r++) {
-            float acc = 0.0f;
-            for (int b = 0; b < nb; b++) {
-                const uint8_t *blk = w[r] + (size_t)(b / per) * l.type_size;
+    for (int r = 0; r < nrows; r++) {
+        for (int t = 0; t < n; t++) out[(size_t)t * out_stride + r] = 0.0f;
+        for (int b = 0; b < nb; b++) {
+            const uint8_t *blk = w[r] + (size_t)(b / per) * l.type_size;
+            int16_t q[QK];
+            float S, M;
+            decode(type, blk, b % per, q);
+            block_scale(type, blk, b % per, &S, &M);
+            for (int t = 0; t < n; t++) {
                 size_t g = (size_t)t * nb + b;
-                int16_t q[QK];
                 int32_t dot = 0;
-                float S, M;
-                decode(type, blk, b % per, q);
-                block_scale(type, blk, b % per, &S, &M);
                 for (int i = 0; i < QK; i++) dot += (int32_t)q[i] * a.q[g * QK + i];
-                acc = acc + (float)dot * (S * a.d[g]);
-                if (has_offset(type)) acc = acc + M * a.s[g];
+                float *o = out + (size_t)t * out_stride + r;
+                *o = *o + (float)dot * (S * a.d[g]);
+                if (has_offset(type)) *o = *o + M * a.s[g];
             }
-            out[(size_t)t * out_stride + r] = acc;
         }
     }
 }
