@@ -17,3 +17,24 @@ def smollm2_path():
 @pytest.fixture(scope="session")
 def gemma3_path():
     return model_store.pull("gemma3-270m", log=lambda _: None)
+
+
+def _build_kernels(kind: str, tmp_path_factory):
+    """quant_kernels.c built once per session; only a missing compiler skips (a failing one fails)."""
+    from minfer_wasm.native import kernel_build
+
+    out = tmp_path_factory.mktemp("kernels") / f"quant_kernels_{kind}.so"
+    try:
+        return getattr(kernel_build, f"build_{kind}")(out)
+    except kernel_build.ToolMissingError as e:
+        pytest.skip(f"cannot build the {kind} kernels: {e}")
+
+
+@pytest.fixture(scope="session")
+def native_kernels_path(tmp_path_factory):
+    return _build_kernels("native", tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def wasm_kernels_path(tmp_path_factory):
+    return _build_kernels("wasm", tmp_path_factory)

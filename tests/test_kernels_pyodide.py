@@ -1,0 +1,69 @@
+"""The wasm SIMD kernels in Pyodide 0.29.3 under Node: the page's runtime, without the browser.
+
+The cases of test_kernels.py (every type, one token and eleven, the real models' tensors) go
+through the Pyodide side module (tests/pyodide_node/check_kernels.py), and must match numpy's
+products there as the native build does here, and the native build's results bit for bit:
+both add the same float terms in the same order (quant_kernels.c), only the float types' sums
+run in another order.
+"""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kernel_cases import random_case, real_cases
+from kernel_reference import ACCUMULATION_TOL, FLOAT_KERNELS, KERNEL_TYPES, TYPE_IDS, relative_error
+from minfer_wasm.kernels import load_kernels
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNNER = ROOT / "tests" / "pyodide_node" / "run.mjs"
+NO_NUMPY_WHEEL = 3   # run.mjs's exit status when the mirror has no numpy wheel
+
+
+@pytest.fixture(scope="module")
+def cases(smollm2_path, gemma3_path):
+    random = [(f"random {name}", name, *random_case(name, n)) for name in KERNEL_TYPES for n in (1, 11)]
+    return random + real_cases([smollm2_path, gemma3_path])
+
+
+@pytest.fixture(scope="module")
+def pyodide_results(cases, wasm_kernels_path, tmp_path_factory):
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed")
+    if not (ROOT / "node_modules" / "pyodide").is_dir():
+        pytest.skip("node_modules/pyodide is missing: run scripts/setup.sh")
+    tmp = tmp_path_factory.mktemp("pyodide_kernels")
+    arrays = {}
+    for i, (_, _, blocks, x) in enumerate(cases):
+        arrays[f"{i}.blocks"], arrays[f"{i}.x"] = blocks, x
+    np.savez(tmp / "cases.npz", labels=[c[0] for c in cases], types=[c[1] for c in cases], **arrays)
+    proc = subprocess.run(["node", str(RUNNER), "--mount", str(tmp), "--mount", str(wasm_kernels_path.parent),
+                           str(ROOT / "tests" / "pyodide_node" / "check_kernels.py"), str(wasm_kernels_path),
+                           str(tmp / "cases.npz"), str(tmp / "out.npz")],
+                          capture_output=True, text=True, timeout=600)
+    if proc.returncode == NO_NUMPY_WHEEL:
+        pytest.skip(proc.stderr.strip())
+    assert (tmp / "out.npz").exists(), proc.stderr[-3000:]
+    return np.load(tmp / "out.npz"), proc
+
+
+def test_simd_kernels_match_numpy_in_pyodide(cases, pyodide_results):
+    results, proc = pyodide_results
+    assert bool(results["simd"]), "the Pyodide module was built without SIMD128"
+    for (label, name, _, x), own, excess in zip(cases, results["own"], results["excess"]):
+        assert own < ACCUMULATION_TOL and excess <= 1, (label, name, x.shape[0], own, excess)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_simd_equals_scalar_build(cases, pyodide_results, native_kernels_path):
+    results, _ = pyodide_results
+    native = load_kernels(native_kernels_path)
+    for i, (label, name, blocks, x) in enumerate(cases):
+        wasm, scalar = results[f"{i}.got"], native.matmul_arrays(TYPE_IDS[name], blocks, x)
+        if name in FLOAT_KERNELS:
+            assert relative_error(wasm, scalar.astype(np.float64)) < 1e-6, label
+        else:
+            assert np.array_equal(wasm, scalar), (label, np.abs(wasm - scalar).max())
