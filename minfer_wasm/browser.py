@@ -3,12 +3,13 @@
 The worker owns the network and the UI protocol; this module owns everything Python:
 
   session = Session()
-  buf = session.allocate(size)            one bytearray in the wasm heap (the previous model is
-                                          dropped first); JS writes the model's bytes straight into
-                                          it (PyProxy.getBuffer), chunk by chunk
+  session.unload()                        drop the loaded model; then the worker makes one
+                                          bytearray(size) in the wasm heap and writes the model's
+                                          bytes straight into it (PyProxy.getBuffer), chunk by chunk
   inspect(buf, have, name)                parse the GGUF header from the first `have` bytes, and
-                                          check the architecture before the tensors are fetched
-  session.load(buf, name, system_prompt, n_ctx, on_progress)
+                                          check the architecture while the tensors download
+  session.load(buf, name, system_prompt, n_ctx, on_progress, kernels_path)
+                                          the engine; on the kernel path its weights are views of buf
   turn = session.start(text, params, max_tokens, seed)
   turn.step() -> next text piece | None   one step per call, so the worker can handle `stop`
   turn.close(); turn.summary()            between tokens and report timings
@@ -18,7 +19,6 @@ Errors are the engine's typed errors; the worker reports their class name as the
 
 from __future__ import annotations
 
-import sys
 from typing import Callable, Iterator
 
 from .chat import Chat
@@ -26,6 +26,7 @@ from .config import ModelConfig
 from .engine import Engine
 from .errors import MinferError, SourceError
 from .gguf import GGUFFile
+from .kernels import KernelError, load_kernels
 from .sampling import SamplingParams
 from .sources import BytesSource
 
@@ -125,33 +126,35 @@ class Session:
         self.engine: Engine | None = None
         self.chat: Chat | None = None
 
-    def allocate(self, size: int) -> bytearray:
-        """Drop the loaded model, then make the buffer the next one is downloaded into
-        (MemoryError when the heap cannot hold it)."""
+    def unload(self) -> None:
+        """Drop the loaded model and conversation (before the next model's bytes arrive)."""
         self.engine = self.chat = None
-        gib = size / 2**30
-        if size > sys.maxsize:      # wasm32: one object holds at most 2 GiB
-            raise MemoryError(f"the model is {gib:.1f} GiB; this page can hold at most {sys.maxsize / 2**30:.0f} GiB")
-        try:
-            return bytearray(size)
-        except MemoryError:
-            raise MemoryError(f"there is not enough memory for the {gib:.2f} GiB model") from None
 
     def load(self, buf, name: str, system_prompt: str | None, n_ctx: int | None,
-             on_progress: Callable[[int, int], None]) -> dict:
-        """Build the engine from the downloaded bytes and start an empty conversation. The page's
-        n_ctx is an upper limit: a model trained on a shorter context gets that (the KV cache is
-        allocated for n_ctx positions, float16)."""
+             on_progress: Callable[[int, int], None], kernels_path: str | None = None) -> dict:
+        """Build the engine from the downloaded bytes `buf` (a bytearray) and start an empty
+        conversation. The page's n_ctx is an upper limit: a model trained on a shorter context
+        gets that (the KV cache is allocated for n_ctx positions, float16). With kernels_path
+        (the compiled kernels in Pyodide's file system) the matrix products run there and the
+        weights they cover are views of buf; without it, or when they cannot load, numpy."""
+        kernels, note = None, ""
+        if kernels_path:
+            try:
+                kernels = load_kernels(kernels_path)
+            except KernelError as e:
+                note = str(e)
         source = _ProgressSource(BytesSource(buf, name), on_progress)
         try:
-            engine = Engine.load(source)
+            engine = Engine.load(source, kernels)
         finally:
-            source.close()      # the weights are copies: the download buffer can be freed
+            source.close()      # what the engine keeps, it holds itself (copies, or views of buf)
         config = engine.model.config
         n_ctx = min(n_ctx, config.n_ctx_train) if n_ctx else None
         self.engine, self.chat = engine, Chat(engine, system_prompt or None, n_ctx)
         return {"name": engine.gguf.metadata.get("general.name") or name, "arch": config.arch,
-                "n_ctx": self.chat.context.n_ctx, "n_vocab": config.n_vocab, "n_layer": config.n_layer}
+                "n_ctx": self.chat.context.n_ctx, "n_vocab": config.n_vocab, "n_layer": config.n_layer,
+                "kernels": "numpy" if kernels is None else "wasm-simd" if kernels.simd else "compiled",
+                "kernels_note": note}
 
     def reset(self, system_prompt: str | None) -> None:
         """A new conversation (with this system prompt); the cache is emptied."""

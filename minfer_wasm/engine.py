@@ -22,16 +22,18 @@ class Engine:
     template: ChatTemplate
 
     @classmethod
-    def load(cls, source: ByteSource) -> "Engine":
+    def load(cls, source: ByteSource, kernels=None) -> "Engine":
         """Load from a byte source (natively, minfer_wasm.native.model_store.open_model makes one
-        from a model name, path or URL; in the page, the downloaded bytes)."""
+        from a model name, path or URL; in the page, the downloaded bytes). With `kernels`
+        (minfer_wasm.kernels.Kernels) the weights they cover stay views of the source's bytes."""
         gguf = GGUFFile.open(source)
         # Check the architecture, tokenizer and template before any weight is read: a bad file fails fast.
         config = ModelConfig.from_metadata(gguf.metadata)
         tokenizer = Tokenizer.from_metadata(gguf.metadata)
         template = ChatTemplate.from_metadata(gguf.metadata)
-        model = Model.from_gguf(gguf, config)
-        gguf.release_all()
+        model = Model.from_gguf(gguf, config, kernels)
+        if kernels is None:         # every weight is a copy: the source's pages can go
+            gguf.release_all()
         return cls(gguf, model, tokenizer, template)
 
     def encode_chat(self, messages: list[dict], add_generation_prompt: bool = True) -> list[int]:

@@ -72,8 +72,8 @@ class Projections:
 class _Loader:
     """Reads named tensors from a GGUFFile, checking each shape against the config."""
 
-    def __init__(self, gguf):
-        self.gguf = gguf
+    def __init__(self, gguf, kernels):
+        self.gguf, self.kernels = gguf, kernels
 
     def info(self, name: str, shape: tuple[int, ...]):
         info = self.gguf.tensors.get(name)
@@ -85,8 +85,9 @@ class _Loader:
         return info
 
     def matrix(self, name: str, shape: tuple[int, int]) -> QuantTensor:
-        tensor = load_tensor(self.info(name, shape), self.gguf.tensor_bytes(name))
-        self.gguf.release_tensor(name)  # the tensor holds its own repacked copy
+        tensor = load_tensor(self.info(name, shape), self.gguf.tensor_bytes(name), self.kernels)
+        if not tensor.views_source:
+            self.gguf.release_tensor(name)  # the tensor holds its own repacked copy
         return tensor
 
     def vector(self, name: str, size: int) -> np.ndarray:
@@ -116,10 +117,12 @@ class Model:
         self.positions_evaluated = 0
 
     @classmethod
-    def from_gguf(cls, gguf, config: ModelConfig | None = None) -> "Model":
-        """Load the weights; `config` is read from the metadata unless the caller has it already."""
+    def from_gguf(cls, gguf, config: ModelConfig | None = None, kernels=None) -> "Model":
+        """Load the weights; `config` is read from the metadata unless the caller has it already.
+        With `kernels` (minfer_wasm.kernels.Kernels), the matrices of the types they cover stay
+        the file's bytes and are multiplied by them (quants.load_tensor)."""
         c = config or ModelConfig.from_metadata(gguf.metadata)
-        ld = _Loader(gguf)
+        ld = _Loader(gguf, kernels)
         d, q_dim, kv_dim = c.n_embd, c.n_head * c.head_dim, c.n_head_kv * c.head_dim
         blocks = []
         for il in range(c.n_layer):

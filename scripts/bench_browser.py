@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO))
 
 from minfer_wasm.native import model_store  # noqa: E402
 from minfer_wasm.native.bench import machine_description  # noqa: E402
-from minfer_wasm.native.serve import SiteHandler, make_server  # noqa: E402
+from minfer_wasm.native.serve import make_server  # noqa: E402
 from minfer_wasm.native.site import build_site  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"

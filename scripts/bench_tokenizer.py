@@ -97,7 +97,7 @@ def bench(model: str, runs: int = 5) -> None:
         del fresh
     warm = [timed(lambda: tok.encode(text, add_special=False)) for _ in range(runs)]
     (cold_wall, cold_cpu), (warm_wall, warm_cpu) = _median(cold), _median(warm)
-    print(f"{path.name}: encode {n} tokens of English: cold {cold_cpu:.1f} ms CPU "
+    print(f"{model}: encode {n} tokens of English: cold {cold_cpu:.1f} ms CPU "
           f"({cold_wall:.1f} ms wall), warm {warm_cpu:.1f} ms CPU ({warm_wall:.1f} ms wall); "
           f"tokenizer build {build[1]:.0f} ms CPU ({build[0]:.0f} ms wall)")
 

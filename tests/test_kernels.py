@@ -8,8 +8,6 @@ the same checks in Pyodide: test_kernels_pyodide.py.
 
 import ctypes
 import ctypes.util
-import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,8 +18,6 @@ from minfer_wasm.errors import UnsupportedError
 from minfer_wasm.kernels import KernelError, load_kernels
 from minfer_wasm.native import kernel_build
 from quant_blocks import HALF_FIELDS, random_raw
-
-PACKAGE = Path(__file__).resolve().parent.parent / "minfer_wasm"
 
 
 @pytest.fixture(scope="module")
@@ -153,14 +149,3 @@ def test_build_errors_are_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr(kernel_build.shutil, "which", lambda name: None)
     with pytest.raises(kernel_build.ToolMissingError, match="none of clang, clang-14 is on PATH; install"):
         kernel_build.build_wasm(tmp_path / "k.so")
-
-
-def test_native_tooling_stays_native():
-    """minfer_wasm.native holds CLI-side tooling: the page's modules never import it."""
-    assert (PACKAGE / "native" / "__init__.py").read_text() == (
-        '"""Native-only tooling: CLI, model store, site build and serve, benchmarks '
-        '(never imported in the page)."""\n')
-    importers = [str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")
-                 if "native" not in p.relative_to(PACKAGE).parts
-                 and re.search(r"^\s*(from|import)\s+(minfer_wasm)?\.*native\b", p.read_text(), re.M)]
-    assert importers == []

@@ -1,10 +1,10 @@
 """The wheels the browser worker installs, and the pyodide-lock.json that lists exactly them.
 
 Pyodide's npm package ships the runtime and a lock file describing its release's packages (names,
-file names, sha256) but not the package wheels. The site needs five:
+file names, sha256) but not the package wheels. The site needs four:
 
   numpy, markupsafe   wasm builds: a local mirror folder, else Pyodide's release download location
-  jinja2, micropip    pure wheels: PyPI (`pip download --no-deps --only-binary=:all:`), cached
+  jinja2              pure wheel: PyPI (`pip download --no-deps --only-binary=:all:`), cached
   minfer-wasm         this engine: written from the imported package (engine_wheel.py)
 
 The lock we write keeps the release's `info` block and entry format (see the npm package's
@@ -34,7 +34,7 @@ PYODIDE_VERSION = "0.29.3"
 RELEASE_URL = f"https://cdn.jsdelivr.net/pyodide/v{PYODIDE_VERSION}/full/"
 CDN_TIMEOUT_S = 10
 WASM_PACKAGES = ("numpy", "markupsafe")
-PYPI_PACKAGES = ("jinja2", "micropip")
+PYPI_PACKAGES = ("jinja2",)
 
 
 class MissingWheelError(SourceError):
@@ -130,7 +130,7 @@ def wasm_wheel(release: dict, name: str, mirror: Path, log: Callable[[str], None
 
 
 def pypi_wheel(release: dict, name: str, cache: Path) -> Wheel:
-    """jinja2 / micropip at the release's version, from PyPI, cached in `cache`."""
+    """jinja2 at the release's version, from PyPI, cached in `cache`."""
     entry = release["packages"][name]
     path = cache / entry["file_name"]
     if not path.is_file():

@@ -20,6 +20,7 @@ class QuantTensor:
     ggml_type: int
     shape: tuple[int, ...]   # numpy order; (rows, cols) for a matrix
     nbytes: int              # resident bytes held
+    views_source = False     # holds views of the bytes it was loaded from (they must stay)
 
     @classmethod
     def concat_rows(cls, tensors: "list[QuantTensor]", name: str) -> "QuantTensor":

@@ -61,8 +61,7 @@ def test_inspect_rejects_other_files_and_architectures(tmp_path):
 @pytest.fixture(scope="module")
 def session(model_bytes):
     session = Session()
-    buf = session.allocate(len(model_bytes))
-    buf[:] = model_bytes
+    buf = bytearray(model_bytes)
     progress = []
     info = session.load(buf, "m.gguf", None, 512, lambda done, total: progress.append((done, total)))
     session.progress, session.info = progress, info
@@ -82,8 +81,7 @@ def test_context_is_capped_by_the_models_training_context(model_bytes):
     """The page asks for one context length whatever the model; a longer one than the model
     was trained for is cut to that (the CLI's --ctx-size says so as an error instead)."""
     session = Session()
-    buf = session.allocate(len(model_bytes))
-    buf[:] = model_bytes
+    buf = bytearray(model_bytes)
     info = session.load(buf, "m.gguf", None, 1 << 20, lambda done, total: None)
     n_ctx_train = session.engine.model.config.n_ctx_train
     assert info["n_ctx"] == n_ctx_train < 1 << 20

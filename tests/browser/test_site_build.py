@@ -21,7 +21,7 @@ from minfer_wasm.native.pyodide_wheels import MissingWheelError, read_release_lo
 from minfer_wasm.native.serve import make_server
 from minfer_wasm.native.site import RUNTIME_FILES, build_site, pyodide_package
 
-SITE_PACKAGES = {"numpy", "markupsafe", "jinja2", "micropip", "minfer-wasm"}
+SITE_PACKAGES = {"numpy", "markupsafe", "jinja2", "minfer-wasm"}
 
 
 @pytest.fixture(scope="module")
