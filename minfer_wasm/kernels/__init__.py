@@ -28,6 +28,9 @@ from ..ggml_types import GGML_TYPE_INFO, ggml_type_name
 
 ABI = 1   # MINFER_ABI in quant_kernels.c: a library built from another version is refused
 _SMALL_SCRATCH = 3   # MINFER_SMALL_SCRATCH; for the other codes _check names what is wrong
+# The half-float table of each loaded library (the same path loads the same module: one table,
+# alive as long as this process, as the module is).
+_HALF_TABLES: dict[int, np.ndarray] = {}
 _SCRATCH_STEP = 1 << 16
 
 
@@ -40,7 +43,8 @@ class Kernels:
 
     def __init__(self, lib: ctypes.CDLL, path: str):
         self.path = path
-        lib.minfer_init()                                        # the half-float table
+        table = _HALF_TABLES.setdefault(lib._handle, np.empty(1 << 16, np.float32))   # (65536,)
+        lib.minfer_init(ctypes.c_void_p(table.ctypes.data))
         self.simd = bool(lib.minfer_simd())                      # built with wasm SIMD128
         self.types = frozenset(t for t in GGML_TYPE_INFO if lib.minfer_supports(t))
         lib.minfer_scratch_bytes.argtypes = [ctypes.c_int] * 3
