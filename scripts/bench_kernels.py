@@ -216,28 +216,41 @@ def bench_prefill(configs: dict, kernels: Kernels, n_layers: int, xs: dict, n_ou
         print(f"  {label:16s} {ms:8.2f} {1e3 / ms:7.1f} tok/s")
 
 
-def bench_types(types: list[str], shape: tuple[int, int], runs: int) -> None:
-    """One matvec of each type at one shape: ms and ns per weight."""
+def bench_types(types: list[str], shape: tuple[int, int], runs: int, kernels: Kernels | None = None) -> None:
+    """One matvec of each type at one shape: ms and ns per weight (and through the kernels)."""
     rng = np.random.default_rng(1)
     x = rng.standard_normal(shape[1], dtype=np.float32)
-    print(f"\none {shape[0]}x{shape[1]} matvec (median of {5 * runs})")
-    for name in types:
-        t = random_tensor(name, shape, rng)
-        t.matvec(x)
+    inputs = KernelInputs({shape[1]: x}, shape[0])
+
+    def median_ms(f) -> float:
+        f()
         times = []
         for _ in range(5 * runs):
             t0 = time.perf_counter()
-            t.matvec(x)
+            f()
             times.append(time.perf_counter() - t0)
-        ms = float(np.median(times)) * 1e3
-        print(f"  {name:5s} {ms:8.3f} ms {ms * 1e6 / (shape[0] * shape[1]):6.2f} ns/weight "
-              f"{t.nbytes / (shape[0] * shape[1]):5.3f} bytes/weight")
+        return float(np.median(times)) * 1e3
+
+    print(f"\none {shape[0]}x{shape[1]} matvec (median of {5 * runs})")
+    for name in types:
+        t = random_tensor(name, shape, rng)
+        ms = median_ms(lambda: t.matvec(x))
+        line = (f"  {name:5s} {ms:8.3f} ms {ms * 1e6 / (shape[0] * shape[1]):6.2f} ns/weight "
+                f"{t.nbytes / (shape[0] * shape[1]):5.3f} bytes/weight")
+        if kernels is not None and kernels.supports(TYPE_IDS[name]):
+            w = KernelMatrix(name, shape, rng)
+            ms = median_ms(lambda: kernels.matmul(w.ggml_type, w.addr, w.rows, w.cols, inputs.x_addr[w.cols],
+                                                  1, inputs.out_addr))
+            line += f"   kernel {ms:8.3f} ms {ms * 1e6 / (shape[0] * shape[1]):6.3f} ns/weight"
+        print(line)
 
 
 def run_in_pyodide(argv: list[str]) -> int:
     """Build the wasm kernels and run this script with them in Pyodide under Node."""
     from minfer_wasm.native.kernel_build import build_wasm
 
+    node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
+    print(f"host: {cpu_name()}, {os.cpu_count()} cores, Node {node}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         module = build_wasm(os.path.join(tmp, "quant_kernels.so"))
         runner = os.path.join(ROOT, "tests", "pyodide_node", "run.mjs")
@@ -263,8 +276,9 @@ def main(argv=None) -> None:
     kernels = None
     if args.kernels == "build":
         from minfer_wasm.native.kernel_build import build_native
-        args.kernels = str(build_native(os.path.join(tempfile.mkdtemp(), "quant_kernels.so")))
-    if args.kernels:
+        with tempfile.TemporaryDirectory() as tmp:     # loaded, the library outlives its file
+            kernels = load_kernels(build_native(os.path.join(tmp, "quant_kernels.so")))
+    elif args.kernels:
         kernels = load_kernels(args.kernels)
     print(machine())
     if kernels is not None:
@@ -278,7 +292,7 @@ def main(argv=None) -> None:
                     args.fused, kernels, args.prefill)
     if args.all_types:
         bench_types(["F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0",
-                     "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"], (2048, 1024), args.runs)
+                     "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"], (2048, 1024), args.runs, kernels)
 
 
 if __name__ == "__main__":

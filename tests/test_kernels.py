@@ -132,6 +132,20 @@ def test_bad_arguments_raise_typed_errors(kernels):
         kernels.scratch_bytes(q4_1, 1 << 20, 1 << 12)
 
 
+def test_uninitialized_library_refuses_to_run(native_kernels_path, tmp_path):
+    """Without minfer_init (load_kernels calls it) there is no half table: code 4, nothing read."""
+    copy = tmp_path / "fresh.so"                 # another file: a module of its own
+    copy.write_bytes(Path(native_kernels_path).read_bytes())
+    lib = ctypes.CDLL(str(copy))
+    lib.minfer_matmul.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_void_p,
+                                  ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
+    blocks, x = random_case("Q4_1", 1)
+    out, scratch = np.full(ROWS, 7.0, np.float32), np.zeros(1 << 16, np.uint8)
+    code = lib.minfer_matmul(TYPE_IDS["Q4_1"], blocks.ctypes.data, ROWS, 96, x.ctypes.data, 1,
+                             out.ctypes.data, ROWS, scratch.ctypes.data, scratch.size)
+    assert code == 4 and (out == 7.0).all()
+
+
 def test_load_errors(tmp_path):
     with pytest.raises(KernelError, match="cannot load the kernels from .*missing.so"):
         load_kernels(tmp_path / "missing.so")

@@ -49,7 +49,7 @@
 #define INLINE static inline __attribute__((always_inline))
 
 enum { F32 = 0, F16 = 1, Q4_0 = 2, Q4_1 = 3, Q5_0 = 6, Q5_1 = 7, Q8_0 = 8, Q4_K = 12, Q5_K = 13, Q6_K = 14 };
-enum { MINFER_OK = 0, MINFER_BAD_TYPE = 1, MINFER_BAD_SHAPE = 2, MINFER_SMALL_SCRATCH = 3 };
+enum { MINFER_OK = 0, MINFER_BAD_TYPE = 1, MINFER_BAD_SHAPE = 2, MINFER_SMALL_SCRATCH = 3, MINFER_NO_INIT = 4 };
 #define MINFER_ABI 1     /* bump when an exported signature or the scratch layout changes */
 #define QK 32            /* activations per quantized group, and weights per decoded block */
 #define ROWS 4           /* rows per pass */
@@ -75,8 +75,9 @@ static float half_to_float(uint32_t h) {
     return v.f;
 }
 
-static float half_table[1 << 16];     /* half_table[h] = half_to_float(h), filled by minfer_init */
-static int half_table_ready;
+/* half_table[h] = half_to_float(h): 64K floats in the caller's memory (minfer_init); a static
+ * array would put 256 KiB of zeros into the wasm file */
+static const float *half_table;
 
 INLINE float half_at(const uint8_t *p) { return half_table[u16_at(p)]; }
 
@@ -549,12 +550,11 @@ API int minfer_simd(void) {
 #endif
 }
 
-/* Fills the half-float table (256 KiB). minfer_matmul calls it on first use; a multi-threaded
- * host calls it once before using the kernels from several threads. */
-API void minfer_init(void) {
-    if (half_table_ready) return;
-    for (uint32_t h = 0; h < 1u << 16; h++) half_table[h] = half_to_float(h);
-    half_table_ready = 1;
+/* Fills `table` (65536 floats, kept alive by the caller while the kernels are in use) with the
+ * float of every half, and reads block scales through it. Call once, before minfer_matmul. */
+API void minfer_init(float *table) {
+    for (uint32_t h = 0; h < 1u << 16; h++) table[h] = half_to_float(h);
+    half_table = table;
 }
 
 API int minfer_supports(int ggml_type) { return layout_of(ggml_type).block_size != 0; }
@@ -571,15 +571,16 @@ API int minfer_scratch_bytes(int ggml_type, int cols, int n) {
 
 /* out[t * out_stride + r] = sum_k W[r, k] * x[t * cols + k] for r < rows, t < n.
  * Returns MINFER_OK, or without writing anything MINFER_BAD_TYPE (no kernel for the type),
- * MINFER_BAD_SHAPE (a size not positive, cols not whole blocks, out_stride < rows with n > 1)
- * or MINFER_SMALL_SCRATCH (scratch_bytes below what minfer_scratch_bytes asks for). */
+ * MINFER_BAD_SHAPE (a size not positive, cols not whole blocks, out_stride < rows with n > 1),
+ * MINFER_SMALL_SCRATCH (scratch_bytes below what minfer_scratch_bytes asks for) or
+ * MINFER_NO_INIT (minfer_init was not called). */
 API int minfer_matmul(int ggml_type, const uint8_t *w, int rows, int cols, const float *x, int n,
                       float *out, int out_stride, void *scratch, int scratch_bytes) {
     Layout l = layout_of(ggml_type);
     if (!l.block_size) return MINFER_BAD_TYPE;
     if (rows <= 0 || cols <= 0 || n <= 0 || cols % l.block_size || (n > 1 && out_stride < rows))
         return MINFER_BAD_SHAPE;
-    minfer_init();
+    if (!half_table) return MINFER_NO_INIT;
     Scratch a = { 0 };
     if (!is_float_type(ggml_type)) {
         int need = minfer_scratch_bytes(ggml_type, cols, n);
