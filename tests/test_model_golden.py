@@ -10,6 +10,10 @@ The float16 cache rounds every key and value to 11 significant bits (2**-11 rela
 which moves the first-step top logits by up to 0.013 (measured); its bound is MARGIN / 2,
 the one the greedy claim needs: logits that each move by less than that cannot swap two
 candidates whose gap is at least MARGIN.
+
+The compiled kernels (the page's default path) pass the same check with a float16 cache: they
+round each activation to 8191 levels per 32 values, which moves the top logits by a few
+hundredths at most (measured below MARGIN / 2 on every case), so the same bound holds.
 """
 
 import json
@@ -19,6 +23,7 @@ import numpy as np
 import pytest
 
 from minfer_wasm.gguf import GGUFFile
+from minfer_wasm.kernels import load_kernels
 from minfer_wasm.model import Model
 from minfer_wasm.native.model_store import KNOWN_MODELS
 from minfer_wasm.sources import FileSource
@@ -30,11 +35,11 @@ LOGIT_TOL = {np.float32: 1e-3, np.float16: MARGIN / 2}   # per KV cache dtype: m
 N_DECODE = 4      # compared steps evaluated one token at a time (the decode path)
 
 
-def _load(fixture: str, path: Path):
+def _load(fixture: str, path: Path, kernels=None):
     """The model (pulled and sha256-checked by conftest) and the fixture's cases, made from it."""
     ref = json.loads((FIXTURES / fixture).read_text())
     assert KNOWN_MODELS[ref["model"]].sha256 == ref["sha256"], "fixture made from another file"
-    return Model.from_gguf(GGUFFile.open(FileSource(path))), ref["cases"]
+    return Model.from_gguf(GGUFFile.open(FileSource(path)), kernels=kernels), ref["cases"]
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +50,12 @@ def smollm2(smollm2_path):
 @pytest.fixture(scope="module")
 def gemma3(gemma3_path):
     return _load("reference_gemma3.json", gemma3_path)
+
+
+@pytest.fixture(scope="module")
+def kernels(native_kernels_path):
+    """The compiled kernels (native build of the page's C: the same results as its wasm build)."""
+    return load_kernels(native_kernels_path)
 
 
 def _check(model: Model, case: dict, cache_dtype) -> None:
@@ -83,3 +94,15 @@ def test_smollm2_matches_transformers(smollm2, i, cache_dtype):
 def test_gemma3_matches_transformers(gemma3, i, cache_dtype):
     model, cases = gemma3
     _check(model, cases[i], cache_dtype)
+
+
+@pytest.mark.parametrize("i", [0, 1])
+def test_smollm2_on_the_kernels_matches_transformers(smollm2_path, kernels, i):
+    model, cases = _load("reference_smollm2.json", smollm2_path, kernels)
+    _check(model, cases[i], np.float16)
+
+
+@pytest.mark.parametrize("i", [0, 1, 2])
+def test_gemma3_on_the_kernels_matches_transformers(gemma3_path, kernels, i):
+    model, cases = _load("reference_gemma3.json", gemma3_path, kernels)
+    _check(model, cases[i], np.float16)

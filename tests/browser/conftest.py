@@ -99,8 +99,20 @@ def new_context(chromium):
 
 
 @pytest.fixture(scope="session")
-def native_engine(site_dir):
-    """The same model, loaded natively: the reference for the page's answers."""
+def native_engine(site_dir, native_kernels_path):
+    """The page's default path natively: the same model through the same kernels, built from the
+    same C by the system compiler (its scalar path gives the wasm SIMD build's results bit for
+    bit), so the page's greedy answers must match it exactly."""
+    from minfer_wasm.engine import Engine
+    from minfer_wasm.kernels import load_kernels
+
+    source = model_store.open_model(model_store.DEFAULT_MODEL, log=lambda _: None)
+    return Engine.load(source, load_kernels(native_kernels_path))
+
+
+@pytest.fixture(scope="session")
+def numpy_engine(site_dir):
+    """The numpy path natively (what the CLI runs): the reference for the page's ?kernels=numpy."""
     from minfer_wasm.engine import Engine
 
     return Engine.load(model_store.open_model(model_store.DEFAULT_MODEL, log=lambda _: None))

@@ -41,6 +41,31 @@ def test_greedy_answer_matches_native_engine(page, native_engine):
     assert message.get_attribute("data-stop-reason") in ("eog", "length")
 
 
+def test_the_page_runs_the_compiled_kernels_and_says_so(page):
+    path = page.get_by_test_id("kernel-path")
+    expect(path).to_be_visible()
+    expect(path).to_have_attribute("data-path", "wasm-simd")
+
+
+def test_numpy_path_on_request_answers_like_the_cli(chromium, server, numpy_engine):
+    """?kernels=numpy: the page runs the numpy engine, says so, and answers exactly as the
+    native CLI does (the numpy path, same float operations)."""
+    context = chromium.new_context()
+    try:
+        page = open_ready(context, server.url + "?kernels=numpy")
+        expect(page.get_by_test_id("kernel-path")).to_have_attribute("data-path", "numpy")
+        expect(page.get_by_label("Matrix kernels")).to_have_value("numpy")
+        question = "What is the capital of France?"
+        message = ask(page, question, max_tokens=12)
+        assert answer_text(message) == native_answer(native_chat(numpy_engine), question, 12)
+        # the setting switches back: the model reloads on the kernels, and says so
+        page.get_by_label("Matrix kernels").select_option("wasm")
+        wait_state(page, "ready")
+        expect(page.get_by_test_id("kernel-path")).to_have_attribute("data-path", "wasm-simd")
+    finally:
+        context.close()
+
+
 def test_tokens_arrive_incrementally(page):
     new_chat(page)
     # Record the answer's text at every DOM change, with the status at that moment.
