@@ -28,6 +28,7 @@ const ui = {
   modelFile: $("model-file"),
   systemPrompt: $("system-prompt"),
   kernels: $("kernels"),
+  nCtx: $("n-ctx"),
   kernelPath: $("kernel-path"),
 };
 
@@ -188,7 +189,8 @@ function loadModel(source, label) {
   resetModelProgress();
   ui.modelName.textContent = `Loading ${label}…`;
   setState("loading", "Loading the model…");
-  pendingLoad = request("load", { source, system_prompt: ui.systemPrompt.value, n_ctx: 2048, kernels: ui.kernels.value });
+  pendingLoad = request("load", { source, system_prompt: ui.systemPrompt.value, n_ctx: contextLength(),
+                                  kernels: ui.kernels.value });
 }
 
 function loadUrl(text) {
@@ -215,7 +217,16 @@ ui.modelFile.addEventListener("change", () => {
   ui.modelFile.value = "";
 });
 
-ui.kernels.addEventListener("change", () => loadedSource && loadModel(loadedSource.source, loadedSource.label));
+/* The context length setting, within its input's bounds (2048 when it is not a number). */
+function contextLength() {
+  const value = parseInt(ui.nCtx.value, 10);
+  if (!Number.isFinite(value)) return 2048;
+  return Math.min(Number(ui.nCtx.max), Math.max(Number(ui.nCtx.min), value));
+}
+
+const reload = () => loadedSource && loadModel(loadedSource.source, loadedSource.label);
+ui.kernels.addEventListener("change", reload);
+ui.nCtx.addEventListener("change", reload);
 
 ui.useDefault.addEventListener("click", () => defaultModel && loadModel({ url: defaultModel }, "the built-in model"));
 

@@ -60,13 +60,14 @@ def _median_runs(runs: int, run_once) -> tuple[float, float]:
     return (statistics.median(r[0] for r in results), statistics.median(r[1] for r in results))
 
 
-def bench_minfer(source, prompt_tokens: int, decode_tokens: int, runs: int, ctx_size: int | None) -> dict:
+def bench_minfer(source, prompt_tokens: int, decode_tokens: int, runs: int, ctx_size: int | None,
+                 kernels=None) -> dict:
     from ..context import TokenContext
     from ..engine import Engine
 
     rss_before = current_rss()
     t0 = time.perf_counter()
-    engine = Engine.load(source)
+    engine = Engine.load(source, kernels)
     load_s = time.perf_counter() - t0
     context = TokenContext(engine.model, ctx_size)
     prompt = bench_prompt_ids(engine.tokenizer, prompt_tokens)
@@ -86,7 +87,7 @@ def bench_minfer(source, prompt_tokens: int, decode_tokens: int, runs: int, ctx_
 
     prefill_tps, decode_tps = _median_runs(runs, run_once)
     file_bytes = source.size
-    return {"engine": "minfer-wasm", "load_s": load_s, "prefill_tps": prefill_tps, "decode_tps": decode_tps,
+    return {"engine": f"minfer-wasm ({'compiled kernels' if kernels else 'numpy'})", "load_s": load_s, "prefill_tps": prefill_tps, "decode_tps": decode_tps,
             "file_bytes": file_bytes, "added_rss_bytes": added_rss, "kv_cache_bytes": kv_bytes,
             "rss_over_file": added_rss / file_bytes, "peak_rss_bytes": peak_rss(),
             "prompt": prompt}
@@ -118,10 +119,11 @@ def bench_llama_cpp(path: str, prompt: list[int], decode_tokens: int, runs: int,
 
 def run_bench(args, log) -> int:
     from ..sources import FileSource
-    from .model_store import open_model
+    from .model_store import compiled_kernels, open_model
 
     source = open_model(args.model, log)
-    ours = bench_minfer(source, args.prompt_tokens, args.decode_tokens, args.runs, args.ctx_size)
+    ours = bench_minfer(source, args.prompt_tokens, args.decode_tokens, args.runs, args.ctx_size,
+                        compiled_kernels(args.kernels))
     prompt = ours.pop("prompt")
     peer = None
     if not args.no_peer and isinstance(source, FileSource):     # llama.cpp reads local files only

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from ..chat import Chat
-from ..engine import Engine
 from ..errors import MinferError
-from .model_store import open_model
+from .model_store import load_engine
 
 HELP = "Type a message. /new starts a new chat, /exit (or Ctrl-D) quits, Ctrl-C stops an answer."
 
 
 def run_chat(args, params, log) -> int:
-    engine = Engine.load(open_model(args.model, log))
+    engine = load_engine(args.model, args.kernels, log)
     chat = Chat(engine, system_prompt=args.system, n_ctx=args.ctx_size)
     log(HELP)
     while True:

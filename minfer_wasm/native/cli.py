@@ -16,7 +16,7 @@ import sys
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from ..errors import MinferError
-from .model_store import DEFAULT_MODEL, KNOWN_MODELS, open_model
+from .model_store import DEFAULT_MODEL, KNOWN_MODELS, load_engine, open_model
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -44,6 +44,12 @@ def _add_model_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", "-m", default=DEFAULT_MODEL,
                    help=f"known name ({', '.join(KNOWN_MODELS)}), .gguf path, or http(s) URL "
                         f"(default {DEFAULT_MODEL})")
+
+
+def _add_kernels_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--kernels", choices=("numpy", "compiled"), default="numpy",
+                   help="matrix products in numpy (default) or in the page's C kernels, compiled "
+                        "for this machine with its C compiler (cached)")
 
 
 def _add_sampling_args(p: argparse.ArgumentParser) -> None:
@@ -75,13 +81,12 @@ def cmd_generate(args) -> int:
     import numpy as np
 
     from ..context import TokenContext
-    from ..engine import Engine
     from ..generate import generate
 
     if args.system and not args.chat:
         raise MinferError("--system goes with --chat (it is the chat template's system message)")
     params = _sampling_params(args)
-    engine = Engine.load(open_model(args.model, _log))
+    engine = load_engine(args.model, args.kernels, _log)
     if args.chat:
         messages = ([{"role": "system", "content": args.system}] if args.system else [])
         prompt_ids = engine.encode_chat(messages + [{"role": "user", "content": args.prompt}])
@@ -184,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prompt", "-p", required=True)
     p.add_argument("--chat", action="store_true", help="wrap the prompt as one user message (chat template)")
     p.add_argument("--system", default=None, help="system prompt, with --chat")
+    _add_kernels_arg(p)
     _add_sampling_args(p)
     p.add_argument("--ignore-eos", action="store_true", help="do not stop at end-of-generation tokens")
     p.add_argument("--context-shift", action="store_true", help="shift the context instead of failing when full")
@@ -199,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("chat", help="interactive multi-turn chat")
     _add_model_arg(p)
     p.add_argument("--system", default=None, help="system prompt")
+    _add_kernels_arg(p)
     _add_sampling_args(p)
     p.set_defaults(func=cmd_chat, max_tokens=512)
 
@@ -210,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ctx-size", type=_positive_int, default=None)
     p.add_argument("--json", action="store_true")
     p.add_argument("--no-peer", action="store_true", help="skip the llama.cpp comparison")
+    _add_kernels_arg(p)
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("models", help="list or pull known models")

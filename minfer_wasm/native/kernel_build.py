@@ -12,6 +12,7 @@ Every failure is one line: the missing tool, or the compiler's first error.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import shutil
 import subprocess
@@ -77,6 +78,19 @@ def build_native(out, source=SOURCE) -> Path:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     _run([cc, *NATIVE_CFLAGS, "-o", out, source], f"compiling {source} with {cc}")
+    return out
+
+
+def cached_native(cache: Path, source=SOURCE) -> Path:
+    """The native library built from `source`, kept in `cache` under the source's hash (built on
+    first use, written whole or not at all)."""
+    source = Path(source)
+    digest = hashlib.sha256(source.read_bytes() + " ".join(NATIVE_CFLAGS).encode()).hexdigest()[:16]
+    out = Path(cache) / f"quant_kernels-{digest}.so"
+    if not out.is_file():
+        partial = out.with_suffix(f".{os.getpid()}.tmp")
+        build_native(partial, source)
+        partial.replace(out)
     return out
 
 

@@ -152,3 +152,21 @@ def open_model(arg, log: Callable[[str], None] = print) -> ByteSource:
     if path.exists():
         raise SourceError(f"{arg}: not a file")
     raise SourceError(f"{arg}: no such file, and not a known model name ({', '.join(KNOWN_MODELS)})")
+
+
+def compiled_kernels(choice: str):
+    """--kernels: None for "numpy"; for "compiled", the page's C kernels built for this machine
+    by its C compiler (cached under the source's hash)."""
+    if choice != "compiled":
+        return None
+    from ..kernels import load_kernels
+    from .kernel_build import cached_native
+
+    return load_kernels(cached_native(cache_dir() / "kernels"))
+
+
+def load_engine(model: str, kernels: str = "numpy", log=print):
+    """The Engine for a model argument, its matrix products on `kernels` (see compiled_kernels)."""
+    from ..engine import Engine
+
+    return Engine.load(open_model(model, log), compiled_kernels(kernels))
