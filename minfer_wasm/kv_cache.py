@@ -10,11 +10,12 @@ forward step (at most max_step positions) write all its keys before attending
 go back up to max_step + 1 positions without recomputing.
 
 A forward step is `begin(n)` (positions, masks, once for all layers) ->
-`store(il, k, v, step)` per layer -> `commit(step)`. store() rounds the new keys
+`store(il, kv, step)` per layer -> `commit(step)`. store() rounds the new keys
 and values to the cache's dtype (float32 -> float16 to nearest, as ggml's
-GGML_FP32_TO_FP16) and hands the layer's cached ones back as float32: a float16
-cache is widened into one work buffer that all layers share (f16.widen), so the
-attention always multiplies float32 arrays.
+GGML_FP32_TO_FP16) and hands the layer's cached ones back as float32, so the
+attention always multiplies float32 arrays: a float16 cache's are placed into one
+work buffer that all layers share (f16.place), divided by `unit` = 2**112; the
+attention multiplies its small operands by `unit` instead (exact, a power of two).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import ContextOverflowError
-from .f16 import widen
+from .f16 import F16_UNIT, place
 from .layers import Rope
 
 MAX_STEP = 128  # default for the most positions one forward step evaluates (longer batches are split)
@@ -66,9 +67,11 @@ class KVCache:
         self.kv = [np.zeros((2, n_head_kv, cap, head_dim), self.dtype) for cap in caps]  # per layer
         self.k = [kv[0] for kv in self.kv]        # per layer (n_kv, n_ctx or ring_cap, head_dim)
         self.v = [kv[1] for kv in self.kv]
-        self._work = None                         # (2, n_kv, max slots, head_dim) f32: widened keys, values
+        self._work = None                         # (2, n_kv, max slots, head_dim) f32: placed keys, values
+        self.unit = np.float32(1.0)               # store() hands back keys and values divided by this
         if self.dtype == np.float16:
             self._work = np.empty((2, n_head_kv, max(caps, default=0), head_dim), np.float32)
+            self.unit = F16_UNIT
 
     @property
     def nbytes(self) -> int:
@@ -103,11 +106,11 @@ class KVCache:
             self.ring_pos[slots] = -1             # being overwritten: invalid until commit()
         return Step(pos, global_mask, slots, ring_len, ring_mask)
 
-    def store(self, il: int, k: np.ndarray, v: np.ndarray, step: Step):
-        """Write layer il's new k, v: (n, n_kv, d) f32; return its cached keys and values as
-        float32 (n_kv, T, d) each (views; of the shared work buffer for a float16 cache, valid
-        until the next store) and the additive mask (n, T) or None."""
-        kv = self.kv[il]                                                            # (2, n_kv, slots, d)
+    def store(self, il: int, kv: np.ndarray, step: Step):
+        """Write layer il's new keys and values kv: (n, 2, n_kv, d) f32; return its cached keys and
+        values divided by `unit` as float32 (n_kv, T, d) each (views; of the shared work buffer
+        for a float16 cache, valid until the next store) and the additive mask (n, T) or None."""
+        held = self.kv[il]                                                          # (2, n_kv, slots, d)
         n = len(step.pos)
         if self.swa_layers[il]:
             s0 = int(step.ring_slots[0])
@@ -116,11 +119,10 @@ class KVCache:
         else:
             dst = slice(self.n_past, self.n_past + n)
             used, mask = self.n_past + n, step.global_mask
-        kv[0][:, dst] = k.transpose(1, 0, 2)
-        kv[1][:, dst] = v.transpose(1, 0, 2)
-        held = kv[:, :, :used]                                                      # (2, n_kv, T, d)
+        held[:, :, dst] = kv.transpose(1, 2, 0, 3)
+        held = held[:, :, :used]                                                    # (2, n_kv, T, d)
         if self._work is not None:
-            held = widen(held, self._work[:, :, :used])
+            held = place(held, self._work[:, :, :used])
         return held[0], held[1], mask
 
     def commit(self, step: Step) -> None:
@@ -157,12 +159,15 @@ class KVCache:
         new_pos = held[moved] - n_discard
         new_slots = new_pos % self.ring_cap if self.ring_cap else new_pos
         for il, (kc, vc, rope) in enumerate(zip(self.k, self.v, self.ropes)):
-            cos, sin = rope.tables(np.array([-n_discard]))          # (1, 1, d/2)
+            tables = rope.tables(np.array([-n_discard]))                 # broadcast over heads
             if self.swa_layers[il]:
-                kk, vv = rope.apply(kc[:, moved], cos, sin), vc[:, moved]   # (n_kv, m, d) copies
-                kc[:, new_slots], vc[:, new_slots] = kk, vv
+                keys, vv = kc[:, moved].astype(np.float32), vc[:, moved]  # (n_kv, m, d) copies
+                rope.rotate(keys, tables, np.empty_like(keys))
+                kc[:, new_slots], vc[:, new_slots] = keys, vv
             else:
-                kc[:, dst] = rope.apply(kc[:, src], cos, sin)
+                keys = kc[:, src].astype(np.float32)                     # (n_kv, m, d)
+                rope.rotate(keys, tables, np.empty_like(keys))
+                kc[:, dst] = keys
                 vc[:, dst] = vc[:, src]
         if self.ring_cap:
             held[held >= n_keep] = -1

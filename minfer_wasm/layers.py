@@ -2,7 +2,9 @@
 
 rmsnorm, rotary position embeddings, grouped-query attention, gated FFN
 activations. Each follows the ggml op llama.cpp uses for it (ggml_rms_norm,
-ggml_rope_ext, ggml_soft_max_ext, ggml_gelu / ggml_silu).
+ggml_rope_ext, ggml_soft_max_ext, ggml_gelu / ggml_silu). They write into
+arrays the caller owns (`out=`, often their input): a decoded token is a few
+hundred of these calls, and in Pyodide each costs microseconds on its own.
 """
 
 from __future__ import annotations
@@ -11,26 +13,42 @@ import math
 
 import numpy as np
 
-_GELU_C = math.sqrt(2.0 / math.pi)
+_GELU_C = np.float32(math.sqrt(2.0 / math.pi))
+_GELU_A = np.float32(0.044715)
 
 
-def rmsnorm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
-    """x: (..., d) f32, w: (d,) -> x / rms(x) * w  (ggml_rms_norm then ggml_mul).
+def rmsnorm(x: np.ndarray, w: np.ndarray, eps: float, out: np.ndarray | None = None) -> np.ndarray:
+    """x: (..., d) f32, w: (d,) or broadcasting to x -> x / rms(x) * w, into out (may be x).
 
     Gemma's (1 + w) is already folded into w by llama.cpp's converter
     (convert_hf_to_gguf.py Gemma3Model: norm_shift = 1.0), so every arch uses plain w."""
     ms = (x * x).sum(axis=-1, keepdims=True) * (1.0 / x.shape[-1])  # (..., 1)
-    return x * ((ms + eps) ** -0.5 * w)
+    return np.multiply(x, (ms + eps) ** -0.5 * w, out=out)
 
 
-def silu(x: np.ndarray) -> np.ndarray:
-    """x * sigmoid(x), written with tanh so large |x| cannot overflow exp."""
-    return x * (0.5 + 0.5 * np.tanh(0.5 * x))
+def silu_mul(gate: np.ndarray, up: np.ndarray, tmp: np.ndarray) -> None:
+    """gate <- silu(gate) * up, with silu(g) = g * sigmoid(g) = (g / 2) * (1 + tanh(g / 2)): tanh,
+    so large |g| cannot overflow exp. tmp: scratch of gate's shape."""
+    np.multiply(gate, 0.5, out=gate)
+    np.tanh(gate, out=tmp)
+    tmp += 1.0
+    gate *= tmp
+    gate *= up
 
 
-def gelu_tanh(x: np.ndarray) -> np.ndarray:
-    """GELU, tanh approximation (ggml_gelu; HF gelu_pytorch_tanh)."""
-    return 0.5 * x * (1.0 + np.tanh(_GELU_C * (x + 0.044715 * x * x * x)))
+def gelu_mul(gate: np.ndarray, up: np.ndarray, tmp: np.ndarray) -> None:
+    """gate <- gelu(gate) * up, GELU's tanh approximation in the form of ggml_gelu_f32 (HF
+    gelu_pytorch_tanh): 0.5 * g * (1 + tanh(sqrt(2 / pi) * g * (1 + 0.044715 * g * g)))."""
+    np.multiply(gate, gate, out=tmp)
+    tmp *= _GELU_A
+    tmp += 1.0
+    tmp *= gate
+    tmp *= _GELU_C
+    np.tanh(tmp, out=tmp)
+    tmp += 1.0
+    gate *= 0.5
+    gate *= tmp
+    gate *= up
 
 
 class Rope:
@@ -41,7 +59,13 @@ class Rope:
     that order) and (i, i + d/2) for LLAMA_ROPE_TYPE_NEOX (gemma3); see
     llama-model.cpp `llama_model_rope_type` and ggml-cpu ops.cpp `ggml_compute_forward_rope`.
     Rotations compose, so a cached key moves to another position by rotating it by
-    the difference (what llama.cpp's K-shift does)."""
+    the difference (what llama.cpp's K-shift does).
+
+    A head (d,) is viewed as its pairs: (2, d/2) for NEOX (the halves), (d/2, 2) for NORM,
+    with `partner` the same view with the two members of every pair swapped. Then
+        rotated = pairs * c + partner * s,   c = (cos, cos), s = (-sin, sin)
+    which is x0 cos - x1 sin, x1 cos + x0 sin for each pair (x0, x1): three whole-array
+    calls for every head of a step at once."""
 
     def __init__(self, head_dim: int, base: float, scale: float = 1.0,
                  factors: np.ndarray | None = None, neox: bool = False):
@@ -50,43 +74,70 @@ class Rope:
             inv_freq = inv_freq / np.asarray(factors, dtype=np.float64)
         self.inv_freq = inv_freq
         self.neox = neox
+        self.pair_axis = -2 if neox else -1    # where a pair's two members sit in pairs()
 
-    def tables(self, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """pos: (n,) -> cos, sin: (n, 1, d/2) f32, broadcasting over heads."""
-        ang = np.asarray(pos, dtype=np.float64)[:, None, None] * self.inv_freq  # (n, 1, d/2)
-        return np.cos(ang).astype(np.float32), np.sin(ang).astype(np.float32)
-
-    def apply(self, x: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
-        """x: (..., d) rotated by angles whose cos/sin broadcast to (..., d/2); returns new array."""
+    def pairs(self, x: np.ndarray) -> np.ndarray:
+        """x: (..., d) -> a view (..., 2, d/2) (NEOX) or (..., d/2, 2) (NORM)."""
         half = x.shape[-1] // 2
-        if self.neox:
-            x0, x1 = x[..., :half], x[..., half:]
-        else:
-            x0, x1 = x[..., 0::2], x[..., 1::2]
-        out = np.empty_like(x)
-        o0, o1 = (out[..., :half], out[..., half:]) if self.neox else (out[..., 0::2], out[..., 1::2])
-        np.subtract(x0 * cos, x1 * sin, out=o0)
-        np.add(x0 * sin, x1 * cos, out=o1)
-        return out
+        return x.reshape(*x.shape[:-1], *((2, half) if self.neox else (half, 2)))
+
+    def partner(self, x: np.ndarray) -> np.ndarray:
+        """pairs(x) with the two members of every pair swapped (a view)."""
+        p = self.pairs(x)
+        return p[..., ::-1, :] if self.neox else p[..., ::-1]
+
+    def tables(self, pos, head_scales: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """pos: (n,) -> c, s: (n, heads, 2, d/2) or (n, heads, d/2, 2) f32 for rotate();
+        head_scales (heads,) multiply each head's result (the attention scale on query heads),
+        else one head that broadcasts."""
+        ang = np.asarray(pos, dtype=np.float64)[:, None] * self.inv_freq           # (n, d/2)
+        cos, sin = np.cos(ang), np.sin(ang)
+        c = np.stack([cos, cos], axis=self.pair_axis)[:, None]                     # (n, 1, pairs)
+        s = np.stack([-sin, sin], axis=self.pair_axis)[:, None]
+        if head_scales is not None:
+            scales = np.asarray(head_scales, dtype=np.float64)[:, None, None]      # (heads, 1, 1)
+            c, s = c * scales, s * scales
+        return c.astype(np.float32), s.astype(np.float32)
+
+    def rotate(self, x: np.ndarray, tables: tuple[np.ndarray, np.ndarray], tmp: np.ndarray) -> None:
+        """Rotate x: (..., heads, d) f32 in place by tables(); tmp: scratch of x's shape."""
+        c, s = tables
+        t = self.pairs(tmp)
+        np.multiply(self.partner(x), s, out=t)
+        p = self.pairs(x)
+        p *= c
+        p += t
 
 
-def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
-    """Grouped-query softmax attention over cached keys.
+def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | None,
+              out: np.ndarray, unit: float = 1.0) -> None:
+    """Grouped-query softmax attention over cached keys, into out: (n, n_head * d) f32.
 
-    q: (n, n_head, d) already scaled; k, v: (n_kv, T, d); mask: (n, T) additive (0 / -inf) or None.
+    q: (n, n_head, d) already scaled; k, v: (n_kv, T, d) the keys and values divided by unit
+    (a power of two; KVCache.unit); mask: (n, T) additive (0 / -inf) or None. q and the
+    softmax weights are multiplied by unit instead: exact, and far fewer numbers (for the
+    float16 cache, unit = 2**112: |q| must stay below 2**16, as the keys themselves do).
     Query head h reads kv head h // (n_head / n_kv), as HF repeat_kv and ggml's broadcast do.
-    Returns (n, n_head * d)."""
+    The weights are normalized after they meet v (the sum divides (n_head, d), not (n_head, T))."""
     n, n_head, d = q.shape
     n_kv = k.shape[0]
     g = n_head // n_kv
     qg = q.reshape(n, n_kv, g, d).transpose(1, 2, 0, 3).reshape(n_kv, g * n, d)  # (n_kv, g*n, d)
+    if unit != 1.0:
+        qg = qg * unit
     s = np.matmul(qg, k.transpose(0, 2, 1))                                         # (n_kv, g*n, T)
     if mask is not None:
-        s = s.reshape(n_kv, g, n, -1)
-        s += mask                                                                   # (n_kv, g, n, T)
-        s = s.reshape(n_kv, g * n, -1)
+        s4 = s.reshape(n_kv, g, n, -1)
+        s4 += mask                                                                  # (n_kv, g, n, T)
     s -= s.max(axis=-1, keepdims=True)
     np.exp(s, out=s)
-    s /= s.sum(axis=-1, keepdims=True)
+    total = s.sum(axis=-1, keepdims=True)                                           # (n_kv, g*n, 1)
+    if unit != 1.0:
+        s *= unit
+    if n == 1:   # out's row is (n_kv, g, d) in head order already
+        o = np.matmul(s, v, out=out.reshape(n_kv, g, d))
+        o /= total
+        return
     o = np.matmul(s, v)                                                             # (n_kv, g*n, d)
-    return o.reshape(n_kv, g, n, d).transpose(2, 0, 1, 3).reshape(n, n_head * d)
+    o /= total
+    out[...] = o.reshape(n_kv, g, n, d).transpose(2, 0, 1, 3).reshape(n, n_head * d)

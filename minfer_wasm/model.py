@@ -8,6 +8,11 @@ Weights keep their GGUF tensor names: `blk.3.attn_norm.weight` is `blocks[3].att
 projections of one input sharing a type are fused (`attn_q|attn_k|attn_v` -> `attn_qkv`,
 `ffn_gate|ffn_up` -> `ffn_gate_up`) so one pass over the weights serves them. A prompt
 goes through each weight as one batch (QuantTensor.matmul); a decoded token uses matvec.
+
+A step's activations live in work buffers (`Buffers`) that every layer reuses, written
+in place (`out=`): q | k | v side by side, so q and k are normed and rotated as one array
+and k | v go to the cache in one copy. In Pyodide every numpy call costs microseconds,
+so a decoded token is counted in calls per layer as much as in floating-point work.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import numpy as np
 from .config import ModelConfig
 from .errors import GGUFError, UnsupportedError
 from .kv_cache import MAX_STEP, KVCache
-from .layers import Rope, attention, gelu_tanh, rmsnorm, silu
+from .layers import Rope, attention, gelu_mul, rmsnorm, silu_mul
 from .quants import QuantTensor, dequantize, load_tensor
 
 DEFAULT_N_CTX = 4096
@@ -32,20 +37,23 @@ class Block:
     ffn_norm: np.ndarray             # (n_embd,)
     ffn_gate_up: "Projections"       # ffn_gate, ffn_up: (n_ff, n_embd) each
     ffn_down: QuantTensor            # (n_embd, n_ff)
-    attn_q_norm: np.ndarray          # (head_dim,)   qk_norm only
-    attn_k_norm: np.ndarray          # (head_dim,)   qk_norm only
+    attn_qk_norm: np.ndarray         # (n_head + n_head_kv, head_dim)  qk_norm only: attn_q_norm
+                                     # for each query head, then attn_k_norm for each kv head
     post_attention_norm: np.ndarray  # (n_embd,)     post_norms only
     post_ffw_norm: np.ndarray        # (n_embd,)     post_norms only
 
 
-def _mm(w: QuantTensor, x: np.ndarray) -> np.ndarray:
-    """x: (n, cols) -> (n, rows): matvec for one token, one batched matmul otherwise."""
-    return w.matvec(x[0])[None] if x.shape[0] == 1 else w.matmul(x)
+def _mm(w: QuantTensor, x: np.ndarray, out: np.ndarray) -> None:
+    """out = x @ w.T for x: (n, cols), out: (n, rows): matvec for one token, one batched matmul otherwise."""
+    if len(x) == 1:
+        w.matvec(x[0], out=out[0])
+    else:
+        w.matmul(x, out=out)
 
 
 class Projections:
-    """Several projections of one input. Neighbours of one ggml type are fused into a single
-    matrix (QuantTensor.concat_rows): one matvec instead of several, fewer Python calls."""
+    """Several projections of one input, their outputs side by side. Neighbours of one ggml type
+    are fused into a single matrix (QuantTensor.concat_rows): one matvec instead of several."""
 
     def __init__(self, tensors: list[QuantTensor], name: str):
         runs: list[list[QuantTensor]] = []
@@ -54,19 +62,36 @@ class Projections:
                 runs[-1].append(t)
             else:
                 runs.append([t])
-        self.parts = []   # (weights, column slices of its output, one per projection)
+        self.parts = []   # (weights, its columns of the output)
+        end = 0
         for run in runs:
-            ends = np.cumsum([t.shape[0] for t in run]).tolist()
             w = run[0] if len(run) == 1 else QuantTensor.concat_rows(run, name)
-            self.parts.append((w, [slice(a, b) for a, b in zip([0] + ends, ends)]))
+            self.parts.append((w, slice(end, end + w.shape[0])))
+            end += w.shape[0]
 
-    def __call__(self, x: np.ndarray) -> list[np.ndarray]:
-        """x: (n, cols) -> one (n, rows_i) array per projection, in order."""
-        out = []
+    def __call__(self, x: np.ndarray, out: np.ndarray) -> None:
+        """x: (n, cols) -> out: (n, sum of the projections' rows), in order."""
         for w, cols in self.parts:
-            y = _mm(w, x)                                               # (n, sum of rows_i)
-            out += [y[:, c] for c in cols]
-        return out
+            _mm(w, x, out[:, cols])
+
+
+class Buffers:
+    """The work arrays of one forward step of n tokens, reused by every layer."""
+
+    def __init__(self, c: ModelConfig, n: int):
+        q_dim, kv_dim, f32 = c.n_head * c.head_dim, c.n_head_kv * c.head_dim, np.float32
+        self.h = np.empty((n, c.n_embd), f32)                   # normed input of the projections
+        self.qkv = np.empty((n, q_dim + 2 * kv_dim), f32)       # q | k | v
+        heads = c.n_head + c.n_head_kv
+        self.qk = self.qkv[:, :q_dim + kv_dim].reshape(n, heads, c.head_dim)    # (n, n_head + n_kv, d)
+        self.q = self.qk[:, :c.n_head]                                          # (n, n_head, d)
+        self.kv = self.qkv[:, q_dim:].reshape(n, 2, c.n_head_kv, c.head_dim)    # (n, 2, n_kv, d)
+        self.rope_tmp = np.empty((n, heads, c.head_dim), f32)
+        self.att = np.empty((n, q_dim), f32)                    # attention output, heads side by side
+        self.out = np.empty((n, c.n_embd), f32)                 # attn_output / ffn_down output
+        self.gate_up = np.empty((n, 2 * c.n_ff), f32)           # gate | up
+        self.gate, self.up = self.gate_up[:, :c.n_ff], self.gate_up[:, c.n_ff:]  # (n, n_ff) each
+        self.act_tmp = np.empty((n, c.n_ff), f32)
 
 
 class _Loader:
@@ -113,7 +138,10 @@ class Model:
         rope_local = Rope(c.head_dim, c.rope_base_swa, 1.0, None, c.rope_neox)
         self.layer_ropes = [rope_local if swa else rope_global for swa in c.swa_layers]
         self.ropes = tuple({id(r): r for r in self.layer_ropes}.values())  # only those in use
-        self.act = gelu_tanh if c.ffn_act == "gelu_tanh" else silu
+        self.act_mul = gelu_mul if c.ffn_act == "gelu_tanh" else silu_mul
+        # rope tables scale the query heads by the attention scale, the key heads by 1
+        self.head_scales = np.array([c.attn_scale] * c.n_head + [1.0] * c.n_head_kv)  # (n_head + n_kv,)
+        self.decode_buffers = Buffers(c, 1)   # steps of more tokens (prompts) get their own
         self.positions_evaluated = 0
 
     @classmethod
@@ -137,8 +165,10 @@ class Model:
                                          ld.matrix(p + "ffn_up.weight", (c.n_ff, d))], p + "ffn_gate_up")
             b.ffn_down = ld.matrix(p + "ffn_down.weight", (d, c.n_ff))
             if c.qk_norm:
-                b.attn_q_norm = ld.vector(p + "attn_q_norm.weight", c.head_dim)
-                b.attn_k_norm = ld.vector(p + "attn_k_norm.weight", c.head_dim)
+                q_norm = ld.vector(p + "attn_q_norm.weight", c.head_dim)
+                k_norm = ld.vector(p + "attn_k_norm.weight", c.head_dim)
+                b.attn_qk_norm = np.concatenate([np.tile(q_norm, (c.n_head, 1)),
+                                                 np.tile(k_norm, (c.n_head_kv, 1))])
             if c.post_norms:
                 b.post_attention_norm = ld.vector(p + "post_attention_norm.weight", d)
                 b.post_ffw_norm = ld.vector(p + "post_ffw_norm.weight", d)
@@ -185,51 +215,49 @@ class Model:
         c = self.config
         n, eps = len(tokens), c.norm_eps
         step = cache.begin(n)
-        tables = {id(r): r.tables(step.pos) for r in self.ropes}        # cos, sin: (n, 1, d/2)
-        x = self.token_embd.take_rows(tokens)                           # (n, n_embd)
+        buf = self.decode_buffers if n == 1 else Buffers(c, n)
+        tables = {id(r): r.tables(step.pos, self.head_scales) for r in self.ropes}  # c, s per rope kind
+        x = self.token_embd.take_rows(tokens)                           # (n, n_embd) residual stream
         if c.embd_scale != 1.0:
-            x = x * np.float32(c.embd_scale)
+            x *= np.float32(c.embd_scale)
         for il, b in enumerate(self.blocks):
             rope = self.layer_ropes[il]
-            cos, sin = tables[id(rope)]
             # 1. attention norm
-            h = rmsnorm(x, b.attn_norm, eps)                            # (n, n_embd)
-            # 2. q, k, v projections
-            q, k, v = b.attn_qkv(h)
-            q = q.reshape(n, c.n_head, c.head_dim)                      # (n, n_head, d)
-            k = k.reshape(n, c.n_head_kv, c.head_dim)                   # (n, n_kv, d)
-            v = v.reshape(n, c.n_head_kv, c.head_dim)                   # (n, n_kv, d)
-            # 3. per-head q/k norm (gemma3), then rope; the attention scale goes on q
+            rmsnorm(x, b.attn_norm, eps, out=buf.h)                     # (n, n_embd)
+            # 2. q, k, v projections, side by side
+            b.attn_qkv(buf.h, out=buf.qkv)                              # (n, (n_head + 2 n_kv) * d)
+            # 3. per-head q/k norm (gemma3), then rope on q and k at once; the attention
+            #    scale rides on the query heads' rope tables
             if c.qk_norm:
-                q = rmsnorm(q, b.attn_q_norm, eps)
-                k = rmsnorm(k, b.attn_k_norm, eps)
-            q = rope.apply(q, cos, sin)
-            q *= np.float32(c.attn_scale)
-            k = rope.apply(k, cos, sin)
-            # 4. attention over the cache (this step's keys are written first)
-            keys, values, mask = cache.store(il, k, v, step)            # (n_kv, T, d), (n, T)
-            a = attention(q, keys, values, mask)                        # (n, n_head * d)
+                rmsnorm(buf.qk, b.attn_qk_norm, eps, out=buf.qk)        # (n, n_head + n_kv, d)
+            rope.rotate(buf.qk, tables[id(rope)], buf.rope_tmp)
+            # 4. attention over the cache (this step's keys and values are written first)
+            keys, values, mask = cache.store(il, buf.kv, step)          # (n_kv, T, d) / unit, (n, T)
+            attention(buf.q, keys, values, mask, buf.att, cache.unit)   # (n, n_head * d)
             # 5. output projection (+ post-attention norm), residual
-            o = _mm(b.attn_output, a)                                   # (n, n_embd)
+            _mm(b.attn_output, buf.att, buf.out)                        # (n, n_embd)
             if c.post_norms:
-                o = rmsnorm(o, b.post_attention_norm, eps)
-            x = x + o
+                rmsnorm(buf.out, b.post_attention_norm, eps, out=buf.out)
+            x += buf.out
             # 6. gated feed-forward: down(act(gate(h)) * up(h)) (+ post-ffw norm), residual
-            h = rmsnorm(x, b.ffn_norm, eps)
-            gate, up = b.ffn_gate_up(h)                                 # (n, n_ff) each
-            f = self.act(gate) * up
-            f = _mm(b.ffn_down, f)                                      # (n, n_embd)
+            rmsnorm(x, b.ffn_norm, eps, out=buf.h)
+            b.ffn_gate_up(buf.h, out=buf.gate_up)                       # (n, 2 n_ff)
+            self.act_mul(buf.gate, buf.up, buf.act_tmp)                 # gate <- act(gate) * up
+            _mm(b.ffn_down, buf.gate, buf.out)                          # (n, n_embd)
             if c.post_norms:
-                f = rmsnorm(f, b.post_ffw_norm, eps)
-            x = x + f
+                rmsnorm(buf.out, b.post_ffw_norm, eps, out=buf.out)
+            x += buf.out
         cache.commit(step)
         self.positions_evaluated += n
         return x
 
     def _logits(self, x: np.ndarray) -> np.ndarray:
         """x: (n, n_embd) hidden states -> (n, vocab) logits (final norm, classifier, softcap)."""
-        logits = _mm(self.output, rmsnorm(x, self.output_norm, self.config.norm_eps))  # (n, vocab)
+        logits = np.empty((len(x), self.config.n_vocab), np.float32)
+        _mm(self.output, rmsnorm(x, self.output_norm, self.config.norm_eps), logits)   # (n, vocab)
         cap = self.config.final_logit_softcap
         if cap:
-            logits = np.tanh(logits / np.float32(cap)) * np.float32(cap)
+            logits /= np.float32(cap)
+            np.tanh(logits, out=logits)
+            logits *= np.float32(cap)
         return logits

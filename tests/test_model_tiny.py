@@ -250,22 +250,22 @@ def test_cache_shapes(tiny):
 @pytest.mark.parametrize("swa", [False, True])
 @pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")   # -7e4 on purpose
 def test_float16_cache_hands_back_rounded_values(swa):
-    """store() returns what it stored rounded to float16 (nearest), widened to float32 exactly:
-    subnormals, signed zeros and the largest half included; an overflow reads back as +-65536.
-    Ring layers too, across the wrap."""
+    """store() returns what it stored rounded to float16 (nearest), as float32 exactly once
+    multiplied by cache.unit: subnormals, signed zeros and the largest half included; an
+    overflow reads back as +-65536. Ring layers too, across the wrap."""
     special = np.array([0.0, -0.0, 3e-8, -6e-6, 6.1e-5, 65504.0, -7e4, 1.0 / 3], np.float32)
     cache = KVCache(64, 2, 8, [Rope(8, 1e4)], (swa,), WINDOW, max_step=STEP)
     rng = np.random.default_rng(11)
     for n in (STEP, 1, STEP, 5, 1, STEP):           # a ring of WINDOW + STEP slots wraps
         step = cache.begin(n)
-        k, v = (rng.standard_normal((n, 2, 8)).astype(np.float32) for _ in range(2))
-        k.reshape(-1)[:special.size] = special
-        keys, values, _ = cache.store(0, k, v, step)                            # (2, T, 8) each
+        kv = rng.standard_normal((n, 2, 2, 8)).astype(np.float32)              # (n, k|v, n_kv, d)
+        kv.reshape(-1)[:special.size] = special
+        keys, values, _ = cache.store(0, kv, step)                              # (2, T, 8) each
         slots = step.ring_slots if swa else step.pos
-        for got, new in ((keys, k), (values, v)):
+        for got, new in ((keys, kv[:, 0]), (values, kv[:, 1])):
             want = new.transpose(1, 0, 2).astype(np.float16).astype(np.float32)
             want[np.isinf(want)] = np.copysign(65536.0, want[np.isinf(want)])
-            assert got.dtype == np.float32 and np.array_equal(got[:, slots], want)
+            assert got.dtype == np.float32 and np.array_equal(got[:, slots] * cache.unit, want)
         cache.commit(step)
 
 

@@ -80,6 +80,25 @@ def test_matmul_matches_dequantized_product(case, n):
     _close(y, x.astype(np.float64) @ w.T)
 
 
+@pytest.mark.parametrize("n", [1, 4, 20])
+def test_products_into_views_of_wider_arrays(case, n):
+    """out= takes a view (the model writes q | k | v side by side): same numbers as a new array,
+    the columns around it untouched; a wrong shape or type is refused."""
+    _, t, w = case
+    x = np.random.default_rng(n).standard_normal((n, w.shape[1])).astype(np.float32)
+    wide = np.full((n, ROWS + 7), 7.0, np.float32)
+    assert t.matmul(x, out=wide[:, 3:3 + ROWS]) is not None
+    assert np.array_equal(wide[:, 3:3 + ROWS], t.matmul(x))
+    assert (wide[:, :3] == 7).all() and (wide[:, 3 + ROWS:] == 7).all()
+    row = np.full(ROWS + 2, 7.0, np.float32)
+    t.matvec(x[0], out=row[1:-1])
+    assert np.array_equal(row[1:-1], t.matvec(x[0])) and row[0] == row[-1] == 7
+    with pytest.raises(ValueError, match="output of shape"):
+        t.matvec(x[0], out=np.empty(ROWS + 1, np.float32))
+    with pytest.raises(ValueError, match="float64"):
+        t.matmul(x, out=np.empty((n, ROWS), np.float64))
+
+
 def test_default_groups_and_row_vector_shapes():
     """A 1-D tensor (a norm weight) and a matrix taller than one default group."""
     rng = np.random.default_rng(5)

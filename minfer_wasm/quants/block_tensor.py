@@ -140,7 +140,7 @@ class BlockTensor(QuantTensor):
         return self._plan
 
     def _matvec_into(self, x: np.ndarray, out: np.ndarray) -> None:
-        self._product(x.reshape(1, -1), out.reshape(1, -1), self._groups_plan())
+        self._product(x[None], out[None], self._groups_plan())
 
     def _matmul_into(self, x: np.ndarray, out: np.ndarray) -> None:
         if len(x) >= DENSE_FROM:      # long prompts: dequantized groups through one (BLAS) matmul

@@ -58,16 +58,26 @@ class QuantTensor:
             raise ValueError(f"{self.name}: input of shape {x.shape}, expected {want} with cols={self.cols}")
         return x
 
-    def matvec(self, x) -> np.ndarray:
-        """x: (cols,) -> W @ x: (rows,) float32."""
-        out = np.empty(self.rows, np.float32)
-        self._matvec_into(self._input(x, 1), out)
+    def _output(self, out, shape: tuple[int, ...]) -> np.ndarray:
+        if out is None:
+            return np.empty(shape, np.float32)
+        if out.shape != shape or out.dtype != np.float32:
+            raise ValueError(f"{self.name}: output of shape {out.shape} and type {out.dtype}, "
+                             f"expected float32 {shape}")
         return out
 
-    def matmul(self, x) -> np.ndarray:
-        """x: (n, cols) -> x @ W.T: (n, rows) float32."""
+    def matvec(self, x, out: np.ndarray | None = None) -> np.ndarray:
+        """x: (cols,) -> W @ x: (rows,) float32, written into out when given (a view will do)."""
+        x = self._input(x, 1)
+        out = self._output(out, (self.rows,))
+        self._matvec_into(x, out)
+        return out
+
+    def matmul(self, x, out: np.ndarray | None = None) -> np.ndarray:
+        """x: (n, cols) -> x @ W.T: (n, rows) float32, written into out when given (a view of
+        some columns of a wider array will do)."""
         x = self._input(x, 2)
-        out = np.empty((x.shape[0], self.rows), np.float32)
+        out = self._output(out, (x.shape[0], self.rows))
         self._matmul_into(x, out)
         return out
 
