@@ -27,6 +27,7 @@ from .engine import Engine
 from .errors import MinferError, SourceError
 from .gguf import GGUFFile
 from .kernels import KernelError, load_kernels
+from .profile import CLOCK
 from .sampling import SamplingParams
 from .sources import BytesSource
 
@@ -93,30 +94,45 @@ class _ProgressSource:
 
 
 class Turn:
-    """One answer being generated, advanced one text piece at a time."""
+    """One answer being generated, advanced one text piece at a time. With `profile`, the
+    summary also says where the decoded tokens' time went (minfer_wasm/profile.py)."""
 
-    def __init__(self, chat: Chat, pieces: Iterator[str]):
-        self._chat, self._pieces = chat, pieces
+    def __init__(self, chat: Chat, pieces: Iterator[str], profile: bool = False):
+        self._chat, self._pieces, self._profile = chat, pieces, profile
         self._positions_before = chat.engine.model.positions_evaluated
+        self._steps = 0
 
     def step(self) -> str | None:
         """The next text piece, or None when the answer is complete."""
-        return next(self._pieces, None)
+        if self._profile and self._steps == 1:      # the prompt and first token are done: decode
+            CLOCK.start()
+        self._steps += 1
+        piece = next(self._pieces, None)
+        if piece is None:
+            CLOCK.stop()
+        return piece
 
     def close(self) -> None:
         """Stop early; the partial answer stays in the conversation."""
+        CLOCK.stop()
         self._pieces.close()
 
     def summary(self) -> dict:
-        """Why it stopped, timings, and how many positions the model evaluated for this turn."""
+        """Why it stopped, timings, how many positions the model evaluated for this turn, and
+        with a profile the seconds per decoded token: in all, in the kernels, in numpy products."""
         t = self._chat.last_timings
-        return {
+        out = {
             "stop_reason": self._chat.last_stop_reason,
             "prompt_tokens_evaluated": t.prompt_tokens,
             "positions_evaluated": self._chat.engine.model.positions_evaluated - self._positions_before,
             "n_ctx_used": len(self._chat.context.tokens),
             "timings": t.as_dict(),
         }
+        if self._profile and t.decode_tokens:
+            out["profile"] = {"tokens": t.decode_tokens, "token_s": t.decode_s / t.decode_tokens,
+                              "kernel_s": CLOCK.seconds["kernel"] / t.decode_tokens,
+                              "numpy_matmul_s": CLOCK.seconds["numpy"] / t.decode_tokens}
+        return out
 
 
 class Session:
@@ -162,12 +178,13 @@ class Session:
             self.chat.system_prompt = system_prompt or None
             self.chat.reset()
 
-    def start(self, text: str, params: dict, max_tokens: int, seed: int | None) -> Turn:
-        """Begin answering `text`; params holds the SAMPLING_FIELDS the page sends."""
+    def start(self, text: str, params: dict, max_tokens: int, seed: int | None, profile: bool = False) -> Turn:
+        """Begin answering `text`; params holds the SAMPLING_FIELDS the page sends; profile: time
+        the decoded tokens' matrix products (Turn.summary)."""
         if self.chat is None:
             raise MinferError("no model is loaded: choose a model first")
         sampling = SamplingParams(**{k: (int(params[k]) if k == "top_k" else float(params[k]))
                                      for k in SAMPLING_FIELDS if k in params})
         pieces = self.chat.send(text, sampling, max_tokens=int(max_tokens),
                                 seed=None if seed is None else int(seed))
-        return Turn(self.chat, pieces)
+        return Turn(self.chat, pieces, bool(profile))

@@ -23,6 +23,7 @@ from .config import ModelConfig
 from .errors import GGUFError, UnsupportedError
 from .kv_cache import MAX_STEP, KVCache
 from .layers import Rope, attention, gelu_mul, rmsnorm, silu_mul
+from .profile import CLOCK
 from .quants import QuantTensor, dequantize, load_tensor
 
 DEFAULT_N_CTX = 4096
@@ -45,6 +46,13 @@ class Block:
 
 def _mm(w: QuantTensor, x: np.ndarray, out: np.ndarray) -> None:
     """out = x @ w.T for x: (n, cols), out: (n, rows): matvec for one token, one batched matmul otherwise."""
+    if CLOCK.running:               # a profile is being taken (minfer_wasm/profile.py)
+        CLOCK.timed(w.path, _product, w, x, out)
+    else:
+        _product(w, x, out)
+
+
+def _product(w: QuantTensor, x: np.ndarray, out: np.ndarray) -> None:
     if len(x) == 1:
         w.matvec(x[0], out=out[0])
     else:

@@ -11,8 +11,10 @@
  *             is checked as soon as the engine is imported, and a bad file stops the download.
  *             kernels: the quantized matrix products run in the compiled wasm SIMD module
  *             ("wasm", the default) or in numpy ("numpy"). Replies: progress*, then ready | error.
- *   generate  {id, text, params: {temperature, top_k, top_p, min_p, repeat_penalty}, max_tokens, seed}
+ *   generate  {id, text, params: {temperature, top_k, top_p, min_p, repeat_penalty}, max_tokens, seed,
+ *              profile}
  *             Answer one user message in the current conversation (the KV cache is reused).
+ *             profile (optional): time the decoded tokens' matrix products (done.profile).
  *             Replies: token*, then done | error.
  *   stop      {id}  End generate `id` after the current token; its `done` says "interrupted".
  *   reset     {id, system_prompt}  Start a new conversation. Reply: done.
@@ -28,11 +30,12 @@
  *             startup: seconds since the worker started at which each step ended
  *             {runtime, packages, engine, download, model}.
  *   token     {id, text}  The next piece of the answer (plain text).
- *   done      {id, stop_reason, prompt_tokens_evaluated, positions_evaluated, n_ctx_used, timings}
+ *   done      {id, stop_reason, prompt_tokens_evaluated, positions_evaluated, n_ctx_used, timings, profile}
  *             stop_reason: "eog" | "stop" | "length" | "interrupted" (absent after reset);
  *             prompt_tokens_evaluated: prompt positions computed this turn (the rest came from
  *             the cache); timings: prompt_tokens, prompt_s, prompt_tps, decode_tokens, decode_s,
- *             decode_tps, ttft_s.
+ *             decode_tps, ttft_s; profile (when asked): per decoded token, seconds in all
+ *             (token_s), in the compiled kernels (kernel_s), in numpy products (numpy_matmul_s).
  *   error     {id, kind, message, fatal}
  *             kind: the engine's error class (SourceError, GGUFError, UnsupportedError,
  *             ContextOverflowError, ...), MemoryError, or another Python/JS error name.
@@ -422,7 +425,7 @@ async function generate(msg) {
   const params = py.toPy(msg.params || {});
   let turn;
   try {
-    turn = session.start(msg.text, params, msg.max_tokens, msg.seed ?? undefined);
+    turn = session.start(msg.text, params, msg.max_tokens, msg.seed ?? undefined, Boolean(msg.profile));
   } finally {
     params.destroy();
   }

@@ -38,6 +38,7 @@ _STAGING = _Staging()
 class KernelTensor(QuantTensor):
     """Weights as the file's blocks, (R, NB, type_size) uint8; products by `kernels`."""
     views_source = True
+    path = "kernel"
 
     def __init__(self, name: str, qtype, shape, blocks: np.ndarray, kernels):
         super().__init__(name, qtype, shape)
@@ -58,23 +59,21 @@ class KernelTensor(QuantTensor):
             first += len(b)
         self.nbytes = sum(b.nbytes for b in blocks)
 
-    def matvec(self, x) -> np.ndarray:
-        """x: (cols,) -> W @ x: (rows,) float32."""
-        return self._product(self._input(x, 1), 1)
+    def _matvec_into(self, x: np.ndarray, out: np.ndarray) -> None:
+        self._product(x, 1, out)
 
-    def matmul(self, x) -> np.ndarray:
-        """x: (n, cols) -> x @ W.T: (n, rows) float32."""
-        x = self._input(x, 2)
-        return self._product(x, len(x)).reshape(len(x), self.rows)
+    def _matmul_into(self, x: np.ndarray, out: np.ndarray) -> None:
+        self._product(x, len(x), out)
 
-    def _product(self, x: np.ndarray, n: int) -> np.ndarray:
-        """(n * rows,) float32 for x: n rows of cols values, one kernel call per block array."""
+    def _product(self, x: np.ndarray, n: int, out: np.ndarray) -> None:
+        """out (n rows of `rows` values, any strides) = x (n rows of cols values) @ W.T, one
+        kernel call per block array, through the staging buffers."""
         staging = _STAGING.fit(x.size, n * self.rows)
         np.copyto(staging.x[:x.size], x.reshape(-1))
         for addr, first, rows in self.segments:
             self.kernels.matmul(self.ggml_type, addr, rows, self.cols, staging.x_addr, n,
                                 staging.out_addr + 4 * first, self.rows)
-        return np.array(staging.out[:n * self.rows])
+        np.copyto(out, staging.out[:n * self.rows].reshape(out.shape))
 
     def _dequantize_group(self, rows) -> np.ndarray:
         """(g, cols) float32 weights of `rows` (slice or ids), decoded as on the numpy path."""

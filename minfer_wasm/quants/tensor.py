@@ -21,6 +21,7 @@ class QuantTensor:
     shape: tuple[int, ...]   # numpy order; (rows, cols) for a matrix
     nbytes: int              # resident bytes held
     views_source = False     # holds views of the bytes it was loaded from (they must stay)
+    path = "numpy"           # where its products run (minfer_wasm/profile.py)
 
     @classmethod
     def concat_rows(cls, tensors: "list[QuantTensor]", name: str) -> "QuantTensor":

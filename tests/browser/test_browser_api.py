@@ -114,3 +114,22 @@ def test_close_stops_between_tokens_and_keeps_the_partial_answer(session):
     assert turn.summary()["stop_reason"] == "interrupted"
     assert session.chat.messages[-1] == {"role": "assistant", "content": first}
     assert turn.step() is None
+
+
+def test_kernels_load_and_a_profile_says_where_decoding_went(model_bytes, native_kernels_path, tmp_path):
+    """With kernels_path the session runs the compiled kernels (weights: views of the buffer),
+    says so, and a profiled turn reports its decoded tokens' seconds: all of the products in
+    the kernels (both models' types are covered), a part of each token."""
+    session = Session()
+    info = session.load(bytearray(model_bytes), "m.gguf", None, 512, lambda done, total: None,
+                        str(native_kernels_path))
+    assert (info["kernels"], info["kernels_note"]) == ("compiled", "")     # the scalar build
+    turn = session.start("Count to ten.", {"temperature": 0.0}, 8, None, True)
+    while turn.step() is not None:
+        pass
+    profile = turn.summary()["profile"]
+    assert profile["tokens"] == turn.summary()["timings"]["decode_tokens"] > 0
+    assert 0 < profile["kernel_s"] < profile["token_s"] and profile["numpy_matmul_s"] == 0
+    missing = Session().load(bytearray(model_bytes), "m.gguf", None, 512, lambda done, total: None,
+                             str(tmp_path / "none.so"))
+    assert missing["kernels"] == "numpy" and "cannot load the kernels" in missing["kernels_note"]
