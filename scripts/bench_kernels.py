@@ -217,7 +217,8 @@ def bench_prefill(configs: dict, kernels: Kernels, n_layers: int, xs: dict, n_ou
 
 
 def bench_types(types: list[str], shape: tuple[int, int], runs: int, kernels: Kernels | None = None) -> None:
-    """One matvec of each type at one shape: ms and ns per weight (and through the kernels)."""
+    """One matvec of each type at one shape: ms and ns per weight (and through the kernels, with
+    their relative error against numpy's product of the same weights)."""
     rng = np.random.default_rng(1)
     x = rng.standard_normal(shape[1], dtype=np.float32)
     inputs = KernelInputs({shape[1]: x}, shape[0])
@@ -241,7 +242,10 @@ def bench_types(types: list[str], shape: tuple[int, int], runs: int, kernels: Ke
             w = KernelMatrix(name, shape, rng)
             ms = median_ms(lambda: kernels.matmul(w.ggml_type, w.addr, w.rows, w.cols, inputs.x_addr[w.cols],
                                                   1, inputs.out_addr))
-            line += f"   kernel {ms:8.3f} ms {ms * 1e6 / (shape[0] * shape[1]):6.3f} ns/weight"
+            numpy_out = QuantTensor.from_bytes(TensorInfo("bench", w.ggml_type, shape, 0, w.nbytes),
+                                               w.blocks.tobytes()).matvec(x)                  # (rows,)
+            err = np.linalg.norm(inputs.out[:shape[0]] - numpy_out) / np.linalg.norm(numpy_out)
+            line += f"   kernel {ms:8.3f} ms {ms * 1e6 / (shape[0] * shape[1]):6.3f} ns/weight, {err:.1e} off numpy"
         print(line)
 
 

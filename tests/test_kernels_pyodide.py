@@ -1,10 +1,10 @@
 """The wasm SIMD kernels in Pyodide 0.29.3 under Node: the page's runtime, without the browser.
 
-The cases of test_kernels.py (every type, one token and eleven, the real models' tensors) go
-through the Pyodide side module (tests/pyodide_node/check_kernels.py), and must match numpy's
-products there as the native build does here, and the native build's results bit for bit:
-both add the same float terms in the same order (quant_kernels.c), only the float types' sums
-run in another order.
+The cases of test_kernels.py (every type, one token and eleven, tiny activations, the real
+models' tensors on gaussian inputs and on the models' own activations) go through the Pyodide
+side module (tests/pyodide_node/check_kernels.py), and must match numpy's products there as the
+native build does here, and the native build's results bit for bit: both add the same float
+terms in the same order (quant_kernels.c), only the float types' sums run in another order.
 """
 
 import shutil
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kernel_cases import random_case, real_cases
+from kernel_cases import activation_cases, random_case, real_cases
 from kernel_reference import ACCUMULATION_TOL, FLOAT_KERNELS, KERNEL_TYPES, TYPE_IDS, relative_error
 from minfer_wasm.kernels import load_kernels
 
@@ -26,7 +26,9 @@ NO_NUMPY_WHEEL = 3   # run.mjs's exit status when the mirror has no numpy wheel
 @pytest.fixture(scope="module")
 def cases(smollm2_path, gemma3_path):
     random = [(f"random {name}", name, *random_case(name, n)) for name in KERNEL_TYPES for n in (1, 11)]
-    return random + real_cases([smollm2_path, gemma3_path])
+    random += [(f"tiny {name}", name, *random_case(name, 3, scale=1e-36)) for name in ("Q4_1", "Q6_K")]
+    real = real_cases([smollm2_path, gemma3_path]) + activation_cases(smollm2_path) + activation_cases(gemma3_path)
+    return random + real
 
 
 @pytest.fixture(scope="module")
