@@ -318,10 +318,13 @@ function allocate(size) {
   const gib = (size / 2 ** 30).toFixed(2);
   if (size > 2 ** 31 - 1) throw new ModelError("MemoryError", `the model is ${gib} GiB; this page can hold at most 2 GiB`);
   if (session) session.unload();           // the previous model goes first
+  const bytearray = py.globals.get("bytearray");
   try {
-    return py.globals.get("bytearray")(size);
+    return bytearray(size);
   } catch (error) {
     throw new ModelError("MemoryError", `there is not enough memory for the ${gib} GiB model`);
+  } finally {
+    bytearray.destroy();
   }
 }
 
