@@ -85,14 +85,16 @@ def model_products(path) -> tuple[list[ModelProduct], list[int]]:
         return concat_rows(cls, tensors, name)
 
     def record(w, x, y):
-        products.append(ModelProduct(fused.get(w.name, (w.name,)), w, np.array(x, np.float32), y))
+        # copies: the model's work buffers are written again by later layers
+        products.append(ModelProduct(fused.get(w.name, (w.name,)), w, np.array(x, np.float32), np.array(y)))
         return y
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(QuantTensor, "concat_rows", classmethod(record_concat))
-        engine = Engine.load(FileSource(str(path)), log=lambda _: None)
-        mp.setattr(QuantTensor, "matmul", lambda w, x: record(w, x, matmul(w, x)))
-        mp.setattr(QuantTensor, "matvec", lambda w, x: record(w, np.reshape(x, (1, -1)), matvec(w, x)[None])[0])
+        engine = Engine.load(FileSource(str(path)))
+        mp.setattr(QuantTensor, "matmul", lambda w, x, out=None: record(w, x, matmul(w, x, out)))
+        mp.setattr(QuantTensor, "matvec",
+                   lambda w, x, out=None: record(w, np.reshape(x, (1, -1)), matvec(w, x, out)[None])[0])
         ids = engine.encode_chat(list(CHAT))
         cache = engine.model.new_cache(len(ids) + 1)
         first = int(np.argmax(engine.model.forward(ids, cache)))
