@@ -183,20 +183,23 @@ async function fetchRange(url, start, end) {
   return { response, range };
 }
 
-async function bodyBytes(response, length, onBytes) {
-  const out = new Uint8Array(length);
-  const reader = response.body.getReader();
+/* Stream `body` (exactly `length` bytes) to put(piece, offset within the body), piece by piece:
+   no chunk-sized copy of the model lives in JS (it would stay as garbage in the renderer). */
+async function streamBody(body, length, put, onBytes) {
+  const reader = body.getReader();
   let at = 0;
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
-    if (at + value.length > length) throw new ModelError("SourceError", `response longer than the ${length} bytes asked for`);
-    out.set(value, at);
+    if (at + value.length > length) {
+      reader.cancel();
+      throw new ModelError("SourceError", `response longer than the ${length} bytes asked for`);
+    }
+    put(value, at);
     at += value.length;
     onBytes(value.length);
   }
   if (at !== length) throw new ModelError("SourceError", `response ended after ${at} of ${length} bytes`);
-  return out;
 }
 
 /* Cache Storage keys of a model: its URL plus a `minfer-cache` query parameter naming the part. */
@@ -245,26 +248,33 @@ async function openUrl(url) {
     name: url,
     size,
     fromCache: Boolean(manifest && manifest.complete),
-    async read(index, onBytes) {
-      const start = index * CHUNK, end = Math.min(size, start + CHUNK);
+    /* Chunk `index` to put(piece, offset in the chunk): from Cache Storage when stored whole,
+       else from the network, teed into the cache as it streams. */
+    async read(index, put, onBytes) {
+      const start = index * CHUNK, length = Math.min(size, start + CHUNK) - start;
       const key = cacheKey(url, `chunk-${index}`);
       const hit = cache && (await cache.match(key));
       if (hit) {
-        const bytes = new Uint8Array(await hit.arrayBuffer());
-        if (bytes.length === end - start) {
-          onBytes(bytes.length);
-          return bytes;
+        let got = 0;
+        try {
+          await streamBody(hit.body, length, put, (n) => { got += n; onBytes(n); });
+          return;
+        } catch (e) {
+          if (!(e instanceof ModelError)) throw e;
+          onBytes(-got);      // a damaged cached chunk: count it again from the network
         }
       }
-      const { response } = await fetchRange(url, start, end);
-      const bytes = await bodyBytes(response, end - start, onBytes);
+      const { response } = await fetchRange(url, start, start + length);
+      let body = response.body;
       if (cache) {
-        pending.push(cache.put(key, new Response(bytes)).then(() => true, (e) => {
+        const [mine, stored] = body.tee();
+        body = mine;
+        pending.push(cache.put(key, new Response(stored)).then(() => true, (e) => {
           console.warn("model cache:", e);       // e.g. over quota: the model still loads
           return false;
         }));
       }
-      return bytes;
+      await streamBody(body, length, put, onBytes);
     },
     async finish() {
       const stored = await Promise.all(pending);
@@ -281,18 +291,16 @@ function openFile(file) {
     name: file.name,
     size: file.size,
     fromCache: false,
-    async read(index, onBytes) {
+    async read(index, put, onBytes) {
       const start = index * CHUNK, end = Math.min(file.size, start + CHUNK);
-      const bytes = new Uint8Array(await file.slice(start, end).arrayBuffer());
-      onBytes(bytes.length);
-      return bytes;
+      await streamBody(file.slice(start, end).stream(), end - start, put, onBytes);
     },
     async finish() {},
   };
 }
 
-/* Copy a chunk into the Python bytearray through a view of the wasm heap (no Python call, no
-   extra copy). The view is taken per write: it is invalidated whenever the heap grows. */
+/* Copy a piece of the model into the Python bytearray through a view of the wasm heap (no Python
+   call, no extra copy). The view is taken per write: it is invalidated whenever the heap grows. */
 function writeAt(bufProxy, offset, bytes) {
   const view = bufProxy.getBuffer("u8");
   try {
@@ -328,8 +336,8 @@ function allocate(size) {
   }
 }
 
-/* Chunks 0..n-1 of `reader` written into `buf`, PARALLEL requests at a time in index order.
-   arrived(i) resolves once chunk i is in place; stop() makes the lanes end at their next chunk. */
+/* Chunks 0..n-1 of `reader` streamed into `buf`, PARALLEL requests at a time in index order.
+   arrived(i) resolves once chunk i is in place; stop() ends the lanes at their next piece. */
 function download(reader, buf, onBytes) {
   const nChunks = Math.ceil(reader.size / CHUNK);
   const waiting = Array.from({ length: nChunks }, () => {
@@ -342,9 +350,10 @@ function download(reader, buf, onBytes) {
     try {
       while (cursor < nChunks && !stopped) {
         const index = cursor++;
-        const bytes = await reader.read(index, onBytes);
-        if (stopped) return;
-        writeAt(buf, index * CHUNK, bytes);
+        await reader.read(index, (piece, at) => {
+          if (stopped) throw new ModelError("SourceError", "download stopped");   // buf may be gone
+          writeAt(buf, index * CHUNK + at, piece);
+        }, onBytes);
         waiting[index].resolve();
       }
     } catch (error) {
