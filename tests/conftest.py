@@ -38,3 +38,12 @@ def native_kernels_path(tmp_path_factory):
 @pytest.fixture(scope="session")
 def wasm_kernels_path(tmp_path_factory):
     return _build_kernels("wasm", tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def kernels(native_kernels_path):
+    """The compiled kernels loaded natively: the page's C through its portable path, which gives
+    the wasm SIMD build's results bit for bit (test_kernels_pyodide.py)."""
+    from minfer_wasm.kernels import load_kernels
+
+    return load_kernels(native_kernels_path)

@@ -14,7 +14,6 @@ from minfer_wasm.context import TokenContext
 from minfer_wasm.engine import Engine
 from minfer_wasm.generate import generate
 from minfer_wasm.gguf import TensorInfo
-from minfer_wasm.kernels import load_kernels
 from minfer_wasm.quants import QuantTensor, load_tensor
 from minfer_wasm.quants.kernel_tensor import KernelTensor
 from minfer_wasm.sampling import SamplingParams
@@ -22,11 +21,6 @@ from minfer_wasm.sources import BytesSource, FileSource
 from quant_blocks import FLOATS, QUANTS, random_raw, type_id
 
 ROWS = 37
-
-
-@pytest.fixture(scope="module")
-def kernels(native_kernels_path):
-    return load_kernels(native_kernels_path)
 
 
 def _raw(name: str, rows: int, seed: int) -> tuple[np.ndarray, tuple[int, int]]:

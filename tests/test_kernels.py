@@ -32,11 +32,6 @@ from quant_blocks import HALF_FIELDS, random_raw
 MODEL_PRODUCT_TOL = 1e-3
 
 
-@pytest.fixture(scope="module")
-def kernels(native_kernels_path):
-    return load_kernels(native_kernels_path)
-
-
 def test_loads_the_scalar_build(kernels):
     assert not kernels.simd
     assert {kernels.supports(TYPE_IDS[name]) for name in KERNEL_TYPES} == {True}

@@ -23,7 +23,6 @@ import numpy as np
 import pytest
 
 from minfer_wasm.gguf import GGUFFile
-from minfer_wasm.kernels import load_kernels
 from minfer_wasm.model import Model
 from minfer_wasm.native.model_store import KNOWN_MODELS
 from minfer_wasm.sources import FileSource
@@ -50,12 +49,6 @@ def smollm2(smollm2_path):
 @pytest.fixture(scope="module")
 def gemma3(gemma3_path):
     return _load("reference_gemma3.json", gemma3_path)
-
-
-@pytest.fixture(scope="module")
-def kernels(native_kernels_path):
-    """The compiled kernels (native build of the page's C: the same results as its wasm build)."""
-    return load_kernels(native_kernels_path)
 
 
 def _check(model: Model, case: dict, cache_dtype) -> None:
