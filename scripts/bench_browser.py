@@ -236,9 +236,8 @@ def print_table(medians: dict, machine: str, model: str, args) -> None:
               f"{m['prefill_tps'] / peer['prefill_tps']:.2f}x, load {m['load_s'] / peer['load_s']:.2f}x, "
               f"warm load {m['warm_load_s'] / peer['warm_load_s']:.2f}x, RSS {m['rss_mb'] / peer['rss_mb']:.2f}x; "
               f"wasm heap {m['wasm_heap_mb']:.0f} MB; kernels: {m['kernels']}")
-        s = m["startup"]
-        print(f"  {name} cold start (s since the worker started): runtime {s['runtime']:.2f}, packages "
-              f"{s['packages']:.2f}, engine {s['engine']:.2f}, download {s['download']:.2f}, model {s['model']:.2f}")
+        steps = ", ".join(f"{step} {s:.2f}" for step, s in m["startup"].items())
+        print(f"  {name} cold start (s since the worker started, at the end of each step): {steps}")
     profile = medians["minfer-wasm kernels"].get("profile")
     if profile:
         print(f"  kernel path, per decoded token: {1000 * profile['token_s']:.1f} ms, of which kernels "
