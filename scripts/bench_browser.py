@@ -101,10 +101,10 @@ async function minfer() {
   engine.exit();
   t0 = now();
   engine = minferWorker();
-  await engine.load();
+  const warm = await engine.load();
   const warm_load_s = (now() - t0) / 1000;
   engine.exit();
-  return { load_s, warm_load_s, ttft_s: chat.ttft_s, prefill_tps: prefill.timings.prompt_tps,
+  return { load_s, warm_load_s, warm_startup: warm.model.startup, ttft_s: chat.ttft_s, prefill_tps: prefill.timings.prompt_tps,
            prefill_tokens: prefill.timings.prompt_tokens, decode_tps: decode.streamed_tps,
            tokens: decode.timings.decode_tokens + 1, wasm_heap_mb: ready.model.heap_bytes / 1048576,
            kernels: ready.model.kernels, startup: ready.model.startup, profile: decode.profile || null, rss_mark };
@@ -236,8 +236,10 @@ def print_table(medians: dict, machine: str, model: str, args) -> None:
               f"{m['prefill_tps'] / peer['prefill_tps']:.2f}x, load {m['load_s'] / peer['load_s']:.2f}x, "
               f"warm load {m['warm_load_s'] / peer['warm_load_s']:.2f}x, RSS {m['rss_mb'] / peer['rss_mb']:.2f}x; "
               f"wasm heap {m['wasm_heap_mb']:.0f} MB; kernels: {m['kernels']}")
-        steps = ", ".join(f"{step} {s:.2f}" for step, s in m["startup"].items())
-        print(f"  {name} cold start (s since the worker started, at the end of each step): {steps}")
+        for kind in ("startup", "warm_startup"):
+            steps = ", ".join(f"{step} {s:.2f}" for step, s in m[kind].items())
+            print(f"  {name} {'warm' if kind == 'warm_startup' else 'cold'} start (s since the worker "
+                  f"started, at the end of each step): {steps}")
     profile = medians["minfer-wasm kernels"].get("profile")
     if profile:
         print(f"  kernel path, per decoded token: {1000 * profile['token_s']:.1f} ms, of which kernels "

@@ -45,7 +45,7 @@
  * arrives during an answer stops it first.
  */
 
-import { loadPyodide } from "../pyodide/pyodide.mjs";
+import { loadPyodide, version as pyodideVersion } from "../pyodide/pyodide.mjs";
 
 const PACKAGES = ["numpy", "markupsafe", "jinja2", "minfer-wasm"];
 const KERNELS_URL = "../kernels/quant_kernels.so";   // built by build-site from minfer_wasm/kernels
@@ -53,6 +53,7 @@ const KERNELS_DIR = "/minfer";                          // where Python's ctypes
 const CHUNK = 4 << 20;          // bytes per Range request and per Cache Storage entry
 const PARALLEL = 4;             // Range requests in flight
 const MODEL_CACHE = "minfer-models-v1";
+const RUNTIME_CACHE = "minfer-runtime-v1";   // snapshots of the started interpreter
 const PROGRESS_MS = 100;        // at most one progress message this often (stage ends always go)
 
 let py = null;          // the Pyodide API
@@ -112,10 +113,29 @@ const mark = (step) => { startup[step] = (performance.now() - t0) / 1000; };
 
 // 1. Python itself. indexURL is relative to this file, so the site works from any sub-path;
 //    Pyodide reads pyodide-lock.json there and fetches the wheels it lists from the same folder.
+//    A snapshot of the fresh interpreter's memory, kept in Cache Storage on the first visit,
+//    starts it again in a fraction of the time (measured: 0.15 s against 1.9 s under Node).
 const interpreter = (async () => {
   progress(null, "runtime", 0, 3, "Starting Python", true);
   const indexURL = new URL("../pyodide/", import.meta.url).href;
-  py = await loadPyodide({ indexURL, stdout: (s) => console.log(s), stderr: (s) => console.warn(s) });
+  const options = { indexURL, stdout: (s) => console.log(s), stderr: (s) => console.warn(s) };
+  const snapshots = await caches.open(RUNTIME_CACHE).catch(() => null);
+  const key = new URL(`snapshot-${pyodideVersion}`, indexURL).href;
+  const stored = snapshots && (await snapshots.match(key));
+  if (stored) {
+    try {
+      py = await loadPyodide({ ...options, _loadSnapshot: new Uint8Array(await stored.arrayBuffer()) });
+      mark("runtime");
+      return;
+    } catch (e) {
+      console.warn("runtime snapshot unusable, starting afresh:", e);
+      await snapshots.delete(key);
+    }
+  }
+  py = await loadPyodide({ ...options, _makeSnapshot: Boolean(snapshots) });
+  if (snapshots) {
+    snapshots.put(key, new Response(py.makeMemorySnapshot())).catch((e) => console.warn("runtime snapshot:", e));
+  }
   mark("runtime");
 })();
 
