@@ -87,8 +87,8 @@ def bench_minfer(source, prompt_tokens: int, decode_tokens: int, runs: int, ctx_
 
     prefill_tps, decode_tps = _median_runs(runs, run_once)
     file_bytes = source.size
-    return {"engine": f"minfer-wasm ({'compiled kernels' if kernels else 'numpy'})", "load_s": load_s, "prefill_tps": prefill_tps, "decode_tps": decode_tps,
-            "file_bytes": file_bytes, "added_rss_bytes": added_rss, "kv_cache_bytes": kv_bytes,
+    return {"engine": f"minfer-wasm ({'compiled kernels' if kernels else 'numpy'})", "load_s": load_s,
+            "prefill_tps": prefill_tps, "decode_tps": decode_tps, "file_bytes": file_bytes, "added_rss_bytes": added_rss, "kv_cache_bytes": kv_bytes,
             "rss_over_file": added_rss / file_bytes, "peak_rss_bytes": peak_rss(),
             "prompt": prompt}
 

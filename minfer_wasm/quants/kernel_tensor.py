@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .codes import QuantType, dequantize_codes
+from .registry import decode_blocks
 from .tensor import QuantTensor
 
 
@@ -78,7 +78,4 @@ class KernelTensor(QuantTensor):
     def _dequantize_group(self, rows) -> np.ndarray:
         """(g, cols) float32 weights of `rows` (slice or ids), decoded as on the numpy path."""
         blocks = self.blocks[0] if len(self.blocks) == 1 else np.concatenate(self.blocks)
-        b = blocks[rows]                                                        # (g, NB, type_size)
-        if isinstance(self.qtype, QuantType):
-            return dequantize_codes(self.qtype.codes(b), self.qtype.scales(b), self.qtype)
-        return self.qtype.to_f32(b.view(self.qtype.dtype)).reshape(len(b), self.cols)
+        return decode_blocks(blocks[rows], self.qtype)                          # (g, cols)

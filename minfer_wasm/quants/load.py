@@ -2,9 +2,9 @@
 
 `load_tensor` picks the QuantTensor kind: KernelTensor when compiled kernels are given and
 cover the type, else from the registry entry (FloatTensor for plain floats, BlockTensor for
-block formats). `dequantize` matches gguf-py's `gguf.quants.dequantize` bit for bit. Both copy what they keep (never a view of
-raw: that would keep a mapped file's pages or a downloaded buffer alive), except a
-KernelTensor, whose weights are the file's bytes.
+block formats). `dequantize` matches gguf-py's `gguf.quants.dequantize` bit for bit.
+Both copy what they keep (never a view of raw: that would keep a mapped file's pages or a
+downloaded buffer alive), except a KernelTensor, whose weights are the file's bytes.
 """
 
 from __future__ import annotations
@@ -12,11 +12,10 @@ from __future__ import annotations
 import numpy as np
 
 from .block_tensor import BlockTensor
-from .codes import dequantize_codes
 from .float_tensor import FloatTensor
 from .floats import FloatType
 from .kernel_tensor import KernelTensor
-from .registry import as_blocks, lookup
+from .registry import as_blocks, decode_blocks, lookup
 from .tensor import QuantTensor
 
 LOAD_WEIGHTS = 1 << 20    # weights decoded at a time: bounds the temporaries of loading
@@ -42,12 +41,8 @@ def dequantize(raw, ggml_type: int, shape) -> np.ndarray:
     qtype = lookup(ggml_type)
     blocks = as_blocks(raw, qtype, shape)                 # (R, NB, type_size)
     rows, nb, _ = blocks.shape
-    if isinstance(qtype, FloatType):    # F32: a view of raw, copied so the caller can drop raw
-        w = qtype.to_f32(blocks.view(qtype.dtype))
-        return (w.copy() if qtype.dtype is np.float32 else w).reshape(shape)
-    out = np.empty((rows, nb * qtype.block_size), np.float32)
+    out = np.empty((rows, nb * qtype.block_size), np.float32)   # a copy even for F32: raw can go
     step = max(1, LOAD_WEIGHTS // max(1, nb * qtype.block_size))
     for r0 in range(0, rows, step):
-        b = blocks[r0:r0 + step]
-        out[r0:r0 + step] = dequantize_codes(qtype.codes(b), qtype.scales(b), qtype)
+        out[r0:r0 + step] = decode_blocks(blocks[r0:r0 + step], qtype)
     return out.reshape(shape)

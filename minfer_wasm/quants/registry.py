@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import GGUFError, UnsupportedError
 from ..ggml_types import ggml_type_name
-from .codes import QuantType
+from .codes import QuantType, dequantize_codes
 from .floats import FLOAT_TYPES, FloatType
 from .kquants import K_TYPES
 from .legacy import LEGACY_TYPES
@@ -44,3 +44,11 @@ def as_blocks(raw, qtype: QuantType | FloatType, shape, what: str = "tensor") ->
         raise GGUFError(f"{what}: {data.size} bytes of {qtype.name} data, shape {shape} "
                         f"needs {expected}")
     return data.reshape(rows, cols // qtype.block_size, qtype.type_size)
+
+
+def decode_blocks(blocks: np.ndarray, qtype: QuantType | FloatType) -> np.ndarray:
+    """(R, NB, type_size) uint8 -> (R, NB * block_size) float32 weights, bit-exact vs gguf-py
+    (for F32, a view of the blocks)."""
+    if isinstance(qtype, FloatType):
+        return qtype.to_f32(blocks.view(qtype.dtype)).reshape(len(blocks), -1)
+    return dequantize_codes(qtype.codes(blocks), qtype.scales(blocks), qtype)
