@@ -64,7 +64,9 @@ class KVCache:
         self.ring_cap = min(n_ctx, window + max_step) if any(swa_layers) else 0
         self.ring_pos = np.full(self.ring_cap, -1, dtype=np.int64)  # (ring_cap,) position per slot
         caps = [self.ring_cap if swa else n_ctx for swa in swa_layers]
-        self.kv = [np.zeros((2, n_head_kv, cap, head_dim), self.dtype) for cap in caps]  # per layer
+        # np.empty: a slot is read only after it is written, and the pages of a long context stay
+        # untouched (no resident memory, in the page's wasm heap too) until the chat reaches them.
+        self.kv = [np.empty((2, n_head_kv, cap, head_dim), self.dtype) for cap in caps]  # per layer
         self.k = [kv[0] for kv in self.kv]        # per layer (n_kv, n_ctx or ring_cap, head_dim)
         self.v = [kv[1] for kv in self.kv]
         self._work = None                         # (2, n_kv, max slots, head_dim) f32: placed keys, values

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Browser benchmark: the page's worker on its two paths (compiled wasm SIMD kernels, numpy)
-against wllama (llama.cpp in wasm, single thread) on the same GGUF, in one headless Chromium run.
+against wllama (llama.cpp in wasm, single thread) on the same GGUF, in headless Chromium.
 
-Each engine, in each run, gets a fresh browser context (empty caches) and a bench page that:
+Each engine, in each run, gets a fresh Chromium (its own profile: empty caches) and a bench page that:
   load         posts the load and waits for ready: Python start + download + load (wllama: wasm +
                download + load). Cold: nothing is cached yet.
   first token  a ~20-token chat message, greedy: request -> first streamed text
@@ -16,6 +16,12 @@ Each engine, in each run, gets a fresh browser context (empty caches) and a benc
 minfer-wasm also reports its wasm heap after load and, on the kernel path, a per-token profile:
 the time in the kernels against everything else (done.profile, asked with generate {profile}).
 Each number is the median over --runs; the machine and browser are named in the output.
+
+Chromium runs as a plain process (a fresh profile per engine and run), with no DevTools client
+attached: DevTools' network agent, which Playwright enables, keeps a copy of every response body
+up to 10 MB (the page's 4 MiB Range chunks, not wllama's one large fetch), about 130 MB for this
+model, which no user's browser holds. The page reports to the bench server by POST: /mark (the
+script reads the renderer's RSS, then answers) and /result.
 
     python3 scripts/bench_browser.py [--runs 3] [--max-tokens 128] [--model smollm2-135m]
 """
@@ -37,7 +43,7 @@ sys.path.insert(0, str(REPO))
 
 from minfer_wasm.native import model_store  # noqa: E402
 from minfer_wasm.native.bench import machine_description  # noqa: E402
-from minfer_wasm.native.serve import make_server  # noqa: E402
+from minfer_wasm.native.serve import SiteHandler, make_server  # noqa: E402
 from minfer_wasm.native.site import build_site  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
@@ -49,7 +55,7 @@ LONG = ("Summarize the following notes in two sentences. " +
         "The lighthouse keeper climbed the spiral stairs every evening to light the great lamp, "
         "checked the oil, wiped the salt from the glass, and wrote the weather in his logbook. " * 9)
 STORY = "Write a long story about a lighthouse keeper and a storm."
-TIMEOUT_MS = 1_800_000
+TIMEOUT_S = 1800
 ENGINES = (("minfer-wasm kernels", "minfer", "wasm"), ("minfer-wasm numpy", "minfer", "numpy"),
            ("wllama 1 thread", "wllama", ""))
 
@@ -97,7 +103,7 @@ async function minfer() {
   const chat = await engine.ask(short, 8);
   const prefill = await engine.ask(long, 1);
   const decode = await engine.ask(story, maxTokens, q.get("kernels") === "wasm");
-  const rss_mark = await mark();
+  await mark();
   engine.exit();
   t0 = now();
   engine = minferWorker();
@@ -107,7 +113,7 @@ async function minfer() {
   return { load_s, warm_load_s, warm_startup: warm.model.startup, ttft_s: chat.ttft_s, prefill_tps: prefill.timings.prompt_tps,
            prefill_tokens: prefill.timings.prompt_tokens, decode_tps: decode.streamed_tps,
            tokens: decode.timings.decode_tokens + 1, wasm_heap_mb: ready.model.heap_bytes / 1048576,
-           kernels: ready.model.kernels, startup: ready.model.startup, profile: decode.profile || null, rss_mark };
+           kernels: ready.model.kernels, startup: ready.model.startup, profile: decode.profile || null };
 }
 
 async function wllama() {
@@ -134,7 +140,7 @@ async function wllama() {
   const chat = await ask(w, short, 8);
   const prefill = await ask(w, long, 1);
   const decode = await ask(w, story, maxTokens);
-  const rss_mark = await mark();
+  await mark();
   await w.exit();
   t0 = now();
   w = await start();
@@ -146,13 +152,11 @@ async function wllama() {
 }
 
 /* Tells the script to read the renderer's RSS now (after the answers, before the warm load). */
-function mark() {
-  window.__mark = true;
-  return new Promise((resolve) => { window.__marked = resolve; });
-}
+const mark = () => fetch("mark", { method: "POST" });
 
-(q.get("engine") === "wllama" ? wllama() : minfer()).then((result) => { window.__result = result; },
-  (error) => { window.__result = { error: String(error && error.stack || error) }; });
+const report = (result) => fetch("result", { method: "POST", body: JSON.stringify(result) });
+(q.get("engine") === "wllama" ? wllama() : minfer()).then(report,
+  (error) => report({ error: String(error && error.stack || error) }));
 </script>
 """
 
@@ -185,26 +189,56 @@ def renderer_rss_mb() -> float:
     return max((kb for pid, kb in rss.items() if ours(pid)), default=0) / 1024
 
 
-def run_engine(browser, base_url: str, engine: str, kernels: str, model_url: str, max_tokens: int) -> dict:
+class Reports:
+    """What the bench page reported for the engine that runs now."""
+
+    def __init__(self):
+        self.rss_mb = 0.0
+        self.result: dict | None = None
+        self.done = threading.Event()
+
+
+REPORTS = Reports()
+
+
+class BenchHandler(SiteHandler):
+    """The bench folder, plus the page's reports: POST mark (read the renderer's RSS now) and
+    POST result (the engine's measurements, JSON)."""
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        name = self.path.split("?", 1)[0].rsplit("/", 1)[-1]
+        if name == "mark":
+            REPORTS.rss_mb = renderer_rss_mb()
+        elif name == "result":
+            REPORTS.result = json.loads(body)
+            REPORTS.done.set()
+        self.send_response(204)
+        self.end_headers()
+
+
+def run_engine(base_url: str, engine: str, kernels: str, model_url: str, max_tokens: int) -> dict:
+    """One engine in a fresh Chromium (own profile: empty caches), until the page reports."""
     from urllib.parse import urlencode
 
-    context = browser.new_context()
-    try:
-        page = context.new_page()
-        query = urlencode({"engine": engine, "kernels": kernels, "model": model_url, "max_tokens": max_tokens,
-                           "short": SHORT, "long": LONG, "story": STORY})
-        page.goto(f"{base_url}bench.html?{query}")
-        page.wait_for_function("window.__mark === true || window.__result !== undefined", timeout=TIMEOUT_MS)
-        rss_mb = renderer_rss_mb()
-        page.evaluate("window.__marked && window.__marked()")
-        page.wait_for_function("window.__result !== undefined", timeout=TIMEOUT_MS)
-        result = page.evaluate("window.__result")
-    finally:
-        context.close()
+    global REPORTS
+    REPORTS = Reports()
+    query = urlencode({"engine": engine, "kernels": kernels, "model": model_url, "max_tokens": max_tokens,
+                       "short": SHORT, "long": LONG, "story": STORY})
+    with tempfile.TemporaryDirectory(prefix="minfer-bench-profile-") as profile:
+        chromium = subprocess.Popen([CHROMIUM, "--headless", *FLAGS, f"--user-data-dir={profile}",
+                                     f"{base_url}bench.html?{query}"],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            if not REPORTS.done.wait(TIMEOUT_S):
+                raise SystemExit(f"{engine} {kernels}: no result after {TIMEOUT_S} s")
+        finally:
+            chromium.terminate()
+            chromium.wait()
+    result = REPORTS.result
     if "error" in result:
         raise SystemExit(f"{engine} {kernels} failed: {result['error']}")
-    result.pop("rss_mark", None)
-    return {**result, "rss_mb": rss_mb}
+    return {**result, "rss_mb": REPORTS.rss_mb}
 
 
 def median_of(runs: list[dict]) -> dict:
@@ -259,7 +293,7 @@ def main() -> int:
 
     if not (WLLAMA / "esm" / "index.js").is_file():
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=REPO, check=True)
-    from playwright.sync_api import sync_playwright
+    version = subprocess.run([CHROMIUM, "--version"], capture_output=True, text=True, check=True).stdout.split()[1]
 
     with tempfile.TemporaryDirectory(prefix="minfer-bench-") as tmp:
         root = Path(tmp)
@@ -269,19 +303,15 @@ def main() -> int:
         (root / "bench.html").write_text(BENCH_PAGE)
         model_url = "site/" + json.loads((site / "site.json").read_text())["model"]
 
-        httpd = make_server(root, "127.0.0.1", 0, quiet=True)
+        httpd = make_server(root, "127.0.0.1", 0, quiet=True, handler=BenchHandler)
         threading.Thread(target=httpd.serve_forever, daemon=True).start()
         base_url = f"http://127.0.0.1:{httpd.server_address[1]}/"
         results: dict[str, list[dict]] = {name: [] for name, _, _ in ENGINES}
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-            version = browser.version
-            for run in range(args.runs):
-                for name, engine, kernels in ENGINES:      # interleaved: each run sees the same machine state
-                    result = run_engine(browser, base_url, engine, kernels, model_url, args.max_tokens)
-                    results[name].append(result)
-                    print(f"run {run + 1} {name}: {json.dumps(result)}", file=sys.stderr, flush=True)
-            browser.close()
+        for run in range(args.runs):
+            for name, engine, kernels in ENGINES:      # interleaved: each run sees the same machine state
+                result = run_engine(base_url, engine, kernels, model_url, args.max_tokens)
+                results[name].append(result)
+                print(f"run {run + 1} {name}: {json.dumps(result)}", file=sys.stderr, flush=True)
         httpd.shutdown()
 
     medians = {name: median_of(runs) for name, runs in results.items()}
