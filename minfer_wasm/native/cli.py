@@ -16,6 +16,7 @@ import sys
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from ..errors import MinferError
+from .http_source import DownloadLimits
 from .model_store import DEFAULT_MODEL, KNOWN_MODELS, load_engine, open_model
 
 EXIT_ERROR = 1
@@ -40,10 +41,28 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
 def _add_model_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", "-m", default=DEFAULT_MODEL,
                    help=f"known name ({', '.join(KNOWN_MODELS)}), .gguf path, or http(s) URL "
                         f"(default {DEFAULT_MODEL})")
+    limits = DownloadLimits()
+    p.add_argument("--download-deadline", type=_positive_float, default=limits.deadline,
+                   metavar="SECONDS", help="a URL model's download fails after this long in all "
+                                           f"(default {limits.deadline:g})")
+    p.add_argument("--download-min-rate", type=_positive_float, default=limits.min_rate / 1024,
+                   metavar="KIB_PER_S", help="and when slower than this over any "
+                   f"{limits.rate_window:g} s (default {limits.min_rate / 1024:g})")
+
+
+def _download_limits(args) -> DownloadLimits:
+    return DownloadLimits(deadline=args.download_deadline, min_rate=args.download_min_rate * 1024)
 
 
 def _add_kernels_arg(p: argparse.ArgumentParser) -> None:
@@ -86,7 +105,7 @@ def cmd_generate(args) -> int:
     if args.system and not args.chat:
         raise MinferError("--system goes with --chat (it is the chat template's system message)")
     params = _sampling_params(args)
-    engine = load_engine(args.model, args.kernels, _log)
+    engine = load_engine(args.model, args.kernels, _log, args.download_limits)
     if args.chat:
         messages = ([{"role": "system", "content": args.system}] if args.system else [])
         prompt_ids = engine.encode_chat(messages + [{"role": "user", "content": args.prompt}])
@@ -125,7 +144,7 @@ def cmd_tokenize(args) -> int:
     from ..gguf import GGUFFile
     from ..tokenizer import Tokenizer
 
-    tokenizer = Tokenizer.from_metadata(GGUFFile.open(open_model(args.model, _log)).metadata)
+    tokenizer = Tokenizer.from_metadata(GGUFFile.open(open_model(args.model, _log, args.download_limits)).metadata)
     for line_no, line in enumerate(sys.stdin, 1):
         if not line.strip():
             continue
@@ -248,6 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if hasattr(args, "download_deadline"):
+            args.download_limits = _download_limits(args)
         return args.func(args)
     except MinferError as e:
         _log(f"error: {e}")
