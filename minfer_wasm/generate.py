@@ -17,7 +17,7 @@ import numpy as np
 
 from .context import TokenContext
 from .errors import MinferError
-from .sampling import SamplingParams, sample
+from .sampling import SamplingParams, sample, seeded_rng
 from .tokenizer import StreamDecoder
 
 
@@ -80,7 +80,7 @@ class Generation:
             raise MinferError(f"max_tokens must be >= 0, got {max_tokens}")
         self.timings = Timings()
         self.stop_reason: str | None = None
-        self._steps = self._run(context, tokenizer, list(prompt_ids), params, np.random.default_rng(seed),
+        self._steps = self._run(context, tokenizer, list(prompt_ids), params, seeded_rng(seed),
                                 max_tokens, [s for s in stop_strings if s], ignore_eos, context_shift, n_keep)
 
     def __iter__(self) -> Iterator[Step]:

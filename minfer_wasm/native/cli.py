@@ -15,7 +15,7 @@ import sys
 # than they save on them (much more on a busy machine). Set OPENBLAS_NUM_THREADS to override.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from ..errors import MinferError
+from ..errors import InputError, MinferError
 from .http_source import DownloadLimits
 from .model_store import DEFAULT_MODEL, KNOWN_MODELS, load_engine, open_model
 
@@ -39,6 +39,16 @@ def _positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
     return value
+
+
+def _text(value: str) -> str:
+    """argparse type of a text option: refused (one line) when argv held invalid UTF-8."""
+    from ..tokenizer import check_text
+
+    try:
+        return check_text(value, "the text")
+    except InputError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _positive_float(text: str) -> float:
@@ -81,10 +91,12 @@ def _add_sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repeat-last-n", type=int, default=64, help="window of the repeat penalty (default 64)")
     p.add_argument("--frequency-penalty", type=float, default=0.0)
     p.add_argument("--presence-penalty", type=float, default=0.0)
-    p.add_argument("--seed", type=int, default=None, help="random seed (default: random)")
+    p.add_argument("--seed", type=int, default=None, help="random seed, any integer, taken modulo 2**32 as llama.cpp does; -1 = random "
+                        "(default: random)")
     p.add_argument("--ctx-size", type=_positive_int, default=None,
                    help="context length (default min(model context, 4096))")
-    p.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
+    p.add_argument("--stop", action="append", default=[], type=_text,
+                   help="stop string (repeatable)")
 
 
 def _sampling_params(args):
@@ -144,17 +156,30 @@ def cmd_tokenize(args) -> int:
     from ..gguf import GGUFFile
     from ..tokenizer import Tokenizer
 
+    from ..tokenizer import check_text
+
     tokenizer = Tokenizer.from_metadata(GGUFFile.open(open_model(args.model, _log, args.download_limits)).metadata)
-    for line_no, line in enumerate(sys.stdin, 1):
+    for line_no, raw in enumerate(sys.stdin.buffer, 1):
+        where = f"stdin line {line_no}"
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise InputError(f"{where} has invalid UTF-8 (byte 0x{raw[e.start]:02X} at byte "
+                             f"{e.start}); text must be valid UTF-8") from None
         if not line.strip():
             continue
         try:
             text = json.loads(line)
         except json.JSONDecodeError as e:
-            raise MinferError(f"stdin line {line_no}: not JSON ({e.msg})") from None
+            raise InputError(f"{where}: not JSON ({e.msg})") from None
+        except RecursionError:
+            raise InputError(f"{where}: JSON nested too deeply") from None
+        except ValueError as e:   # e.g. an integer of more than 4300 digits
+            raise InputError(f"{where}: not usable JSON ({str(e)[:80]})") from None
         if not isinstance(text, str):
-            raise MinferError(f"stdin line {line_no}: expected a JSON string, got {type(text).__name__}")
-        print(json.dumps(tokenizer.encode(text, parse_special=not args.no_special)), flush=True)
+            raise InputError(f"{where}: expected a JSON string, got {type(text).__name__}")
+        ids = tokenizer.encode(check_text(text, where), parse_special=not args.no_special)
+        print(json.dumps(ids), flush=True)
     return 0
 
 
@@ -205,9 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("generate", help="generate text from a prompt")
     _add_model_arg(p)
-    p.add_argument("--prompt", "-p", required=True)
+    p.add_argument("--prompt", "-p", required=True, type=_text)
     p.add_argument("--chat", action="store_true", help="wrap the prompt as one user message (chat template)")
-    p.add_argument("--system", default=None, help="system prompt, with --chat")
+    p.add_argument("--system", default=None, type=_text, help="system prompt, with --chat")
     _add_kernels_arg(p)
     _add_sampling_args(p)
     p.add_argument("--ignore-eos", action="store_true", help="do not stop at end-of-generation tokens")
@@ -223,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("chat", help="interactive multi-turn chat")
     _add_model_arg(p)
-    p.add_argument("--system", default=None, help="system prompt")
+    p.add_argument("--system", default=None, type=_text, help="system prompt")
     _add_kernels_arg(p)
     _add_sampling_args(p)
     p.set_defaults(func=cmd_chat, max_tokens=512)
