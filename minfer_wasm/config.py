@@ -54,7 +54,8 @@ def _check_bounds(key: str, value: int | float) -> None:
         raise GGUFError(f"GGUF metadata key '{key}' = {value} is not a finite number")
     if bounds is not None and not (bounds[0] <= value <= bounds[1] or (value == 0 and bounds[2])):
         low, high, zero_ok = bounds
-        raise GGUFError(f"GGUF metadata key '{key}' = {value:g} is out of range: expected "
+        shown = value if isinstance(value, int) else f"{value:g}"
+        raise GGUFError(f"GGUF metadata key '{key}' = {shown} is out of range: expected "
                         f"{'0 or ' if zero_ok else ''}{low:g} to {high:g}")
 
 
