@@ -1,7 +1,8 @@
 """Runs hostile inputs and classifies how each one ended (the fuzz suites' common bar).
 
 A case is clean when it ends within its time bound (CPU seconds of its thread, so that a busy
-machine does not fail it; a case still running after ten times that in wall time is a hang)
+machine does not fail it, or wall seconds for network cases; a case still running after ten
+times that in wall time is a hang)
 and its memory bound, prints no warning,
 and either succeeds or raises a typed MinferError subclass whose message is one line of fewer
 than MAX_MESSAGE characters. Anything else is a failure, counted by class:
@@ -85,13 +86,16 @@ def memory_bound(extra_bytes: int):
         resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
-def run_case(suite: str, name: str, target, *, seconds: float, memory: int = 1 << 30) -> Outcome:
-    """Run target() in a thread under the bounds; record and return how it ended."""
+def run_case(suite: str, name: str, target, *, seconds: float, memory: int = 1 << 30,
+             clock: str = "cpu") -> Outcome:
+    """Run target() in a thread under the bounds; record and return how it ended. `seconds`
+    bounds the thread's CPU time (clock="cpu") or, for cases that wait on a network, the wall
+    time (clock="wall")."""
     result: dict = {}
     printed = io.StringIO()
 
     def body():
-        cpu = time.thread_time()
+        cpu = time.thread_time() if clock == "cpu" else time.perf_counter()
         with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stderr(printed):
             warnings.simplefilter("always")
             try:
@@ -104,13 +108,13 @@ def run_case(suite: str, name: str, target, *, seconds: float, memory: int = 1 <
             except BaseException as e:   # noqa: BLE001 - a fuzz case classifies every ending
                 result["kind"], result["message"] = f"untyped:{type(e).__name__}", str(e)[:200]
             result["warnings"] = [str(w.message) for w in caught]
-        result["cpu"] = time.thread_time() - cpu
+        result["cpu"] = (time.thread_time() if clock == "cpu" else time.perf_counter()) - cpu
 
     start = time.perf_counter()
     with memory_bound(memory):
         worker = threading.Thread(target=body, daemon=True, name=f"fuzz {name}")
         worker.start()
-        worker.join(seconds * 10)
+        worker.join(seconds * (10 if clock == "cpu" else 2))
     outcome = Outcome(name, "hang", False, "", time.perf_counter() - start)
     if not worker.is_alive():
         outcome = _classify(name, result, printed.getvalue(), result["cpu"], seconds)

@@ -4,11 +4,16 @@ Every download is bounded, as curl's --max-time and --speed-limit/--speed-time b
 a transfer: a total deadline for everything read from the URL, and a minimum rate
 averaged over each `rate_window` seconds of a response (a read waits at most that
 long for a byte). Redirects are followed at most `max_redirects` times per request.
+A watchdog shuts the request's socket down when the deadline passes, so a server that
+trickles its status line and headers cannot hold a read past it either.
 """
 
+import contextlib
+import functools
 import http.client
 import re
 import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -63,6 +68,46 @@ class _TooManyRedirects(urllib.request.HTTPRedirectHandler):
         return new
 
 
+class _ReportsSocket:
+    """Mixin of http.client connections: hands each socket it connects to `on_socket` (the
+    watchdog's target)."""
+
+    def __init__(self, *args, on_socket, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._on_socket = on_socket
+
+    def connect(self):
+        super().connect()
+        self._on_socket(self.sock)
+
+
+class _HTTPConnection(_ReportsSocket, http.client.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_ReportsSocket, http.client.HTTPSConnection):
+    pass
+
+
+class _WatchedHTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, on_socket):
+        super().__init__()
+        self._on_socket = on_socket
+
+    def http_open(self, req):
+        return self.do_open(functools.partial(_HTTPConnection, on_socket=self._on_socket), req)
+
+
+class _WatchedHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, on_socket):
+        super().__init__()
+        self._on_socket = on_socket
+
+    def https_open(self, req):
+        return self.do_open(functools.partial(_HTTPSConnection, on_socket=self._on_socket), req,
+                            context=self._context)
+
+
 class HttpRangeSource:
     """A file behind an HTTP(S) URL, read with Range requests.
 
@@ -78,7 +123,10 @@ class HttpRangeSource:
         self.limits = limits
         self._cache_chunks = cache_chunks
         self._chunks: OrderedDict[int, bytes] = OrderedDict()  # chunk index -> bytes
-        self._opener = urllib.request.build_opener(_TooManyRedirects(limits.max_redirects))
+        self._socket = None     # the socket of the request in flight (for the watchdog)
+        self._opener = urllib.request.build_opener(
+            _TooManyRedirects(limits.max_redirects), _WatchedHTTPHandler(self._watch),
+            _WatchedHTTPSHandler(self._watch))
         self._started = time.monotonic()
         self.size = self._probe_size()
 
@@ -90,6 +138,29 @@ class HttpRangeSource:
             raise SourceError(f"{self.name}: download deadline of {self.limits.deadline:g} s passed "
                               "(--download-deadline)")
         return left
+
+    def _watch(self, sock) -> None:
+        self._socket = sock
+
+    def _expire(self) -> None:
+        """The watchdog: the deadline passed during a request; unblock whatever read waits."""
+        sock = self._socket
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    @contextlib.contextmanager
+    def _request(self, start: int, end: int):
+        """_open(start, end) under the watchdog, which fires when the deadline passes."""
+        watchdog = threading.Timer(self._time_left(), self._expire)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            with self._open(start, end) as response:
+                yield response
+        finally:
+            watchdog.cancel()
+            self._socket = None
 
     def _timed_out(self, waited: float) -> SourceError:
         self._time_left()   # the deadline's message when that is what ran out
@@ -106,9 +177,11 @@ class HttpRangeSource:
             except (TimeoutError, socket.timeout):
                 raise self._timed_out(min(self.limits.rate_window, self._time_left())) from None
             except (OSError, http.client.HTTPException) as e:   # connection dropped mid-body
+                self._time_left()
                 raise SourceError(f"{self.name}: read failed at offset {offset + got} "
                                   f"({type(e).__name__})") from None
             if not data:
+                self._time_left()
                 break
             parts.append(data)
             got += len(data)
@@ -138,18 +211,23 @@ class HttpRangeSource:
             if e.code == 416:  # range not satisfiable: the caller decides
                 return e
             e.close()
+            self._time_left()
             raise SourceError(f"{self.name}: HTTP {e.code} {quoted(str(e.reason))}") from None
         except urllib.error.URLError as e:
+            self._time_left()
             if isinstance(e.reason, (TimeoutError, socket.timeout)):
                 raise self._timed_out(wait) from None
             raise SourceError(f"{self.name}: cannot connect ({quoted(str(e.reason))})") from None
         except (TimeoutError, socket.timeout):
             raise self._timed_out(wait) from None
         except http.client.RemoteDisconnected:
+            self._time_left()
             raise SourceError(f"{self.name}: the server closed the connection without answering") from None
         except http.client.HTTPException as e:
+            self._time_left()
             raise SourceError(f"{self.name}: not a valid HTTP answer ({type(e).__name__})") from None
         except (OSError, ValueError) as e:
+            self._time_left()
             raise SourceError(f"{self.name}: request failed ({type(e).__name__}: "
                               f"{quoted(str(e))})") from None
 
@@ -168,7 +246,7 @@ class HttpRangeSource:
 
     def _probe_size(self) -> int:
         """Learn the size from `Content-Range: bytes 0-0/SIZE` of a one-byte request."""
-        with self._open(0, 0) as response:
+        with self._request(0, 0) as response:
             header = response.headers.get("Content-Range", "")
             status = response.status
             if status == 200:
@@ -184,7 +262,7 @@ class HttpRangeSource:
         """Exactly bytes [offset, offset+length) from the server."""
         if length == 0:
             return b""
-        with self._open(offset, offset + length - 1) as response:
+        with self._request(offset, offset + length - 1) as response:
             status = response.status
             if status == 200:
                 raise self._answered_200(response)
