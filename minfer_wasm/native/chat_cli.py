@@ -17,7 +17,8 @@ def run_chat(args, params, log) -> int:
     chat = Chat(engine, system_prompt=args.system, n_ctx=args.ctx_size)
     log(HELP)
     # undecodable bytes arrive as U+DC80..U+DCFF, which check_text reports as invalid UTF-8
-    sys.stdin.reconfigure(errors="surrogateescape")
+    if hasattr(sys.stdin, "reconfigure"):
+        sys.stdin.reconfigure(errors="surrogateescape")
     while True:
         try:
             line = input("> ").strip()

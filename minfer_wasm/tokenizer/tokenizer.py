@@ -25,7 +25,7 @@ def check_text(text: str, where: str = "the text") -> str:
         code = ord(text[e.start])
         problem = (f"invalid UTF-8 (byte 0x{code - 0xDC00:02X} at character {e.start})"
                    if 0xDC80 <= code <= 0xDCFF else
-                   f"a lone surrogate U+{code:04X} at character {e.start}")
+                   f"a lone surrogate (U+{code:04X} at character {e.start})")
         raise InputError(f"{where} has {problem}; text must be valid UTF-8") from None
     return text
 
