@@ -115,7 +115,7 @@ def cmd_generate(args) -> int:
     from ..generate import generate
 
     if args.system and not args.chat:
-        raise MinferError("--system goes with --chat (it is the chat template's system message)")
+        raise InputError("--system goes with --chat (it is the chat template's system message)")
     params = _sampling_params(args)
     engine = load_engine(args.model, args.kernels, _log, args.download_limits)
     if args.chat:

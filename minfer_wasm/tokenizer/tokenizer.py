@@ -5,7 +5,7 @@ and each plain-text piece goes through the model's tokenizer (bpe.py / spm.py), 
 `llama_vocab::impl::tokenize` does. decode: each token's bytes, joined, read as UTF-8.
 """
 
-from ..errors import InputError, MinferError
+from ..errors import InputError
 from .bpe import CHAR_BYTES, ByteLevelBPE
 from .special import SpecialMatcher
 from .spm import SPACE, SentencePieceBPE
@@ -102,7 +102,7 @@ class Tokenizer:
 
     def _checked(self, token_id: int) -> int:
         if not 0 <= token_id < self.vocab_size:
-            raise MinferError(f"token id {token_id} is outside the vocabulary "
+            raise InputError(f"token id {token_id} is outside the vocabulary "
                               f"(0..{self.vocab_size - 1})")
         return token_id
 
