@@ -20,8 +20,8 @@ from minfer_wasm.native.http_source import DownloadLimits
 from minfer_wasm.native.model_store import KNOWN_MODELS, model_path, open_model
 from minfer_wasm.tokenizer import Tokenizer
 
-TICK = 0.05             # the 5 s between pieces, scaled down 100x
-LIMITS = DownloadLimits(deadline=3.0, min_rate=64 * 1024, rate_window=0.25, max_redirects=5)
+TICK = 0.1              # the 5 s between pieces, scaled down 50x
+LIMITS = DownloadLimits(deadline=3.0, min_rate=64 * 1024, rate_window=0.5, max_redirects=5)
 SLACK = 2.0             # wall seconds a case may run past its deadline
 GENERATED = 20
 
@@ -104,7 +104,7 @@ def generated_behaviours(count: int):
                "redirect-chain": lambda: int(rng.integers(0, 10))}[kind]()
         limits = DownloadLimits(deadline=float(rng.uniform(0.5, 2.0)),
                                 min_rate=float(rng.uniform(8, 256)) * 1024,
-                                rate_window=float(rng.uniform(0.1, 0.4)),
+                                rate_window=float(rng.uniform(0.3, 0.6)),
                                 max_redirects=int(rng.integers(0, 6)))
         yield f"#{i} {kind}/{arg}", f"{kind}/{arg}", limits
 

@@ -67,12 +67,8 @@ def _add_model_arg(p: argparse.ArgumentParser) -> None:
                    metavar="SECONDS", help="a URL model's download fails after this long in all "
                                            f"(default {limits.deadline:g})")
     p.add_argument("--download-min-rate", type=_positive_float, default=limits.min_rate / 1024,
-                   metavar="KIB_PER_S", help="and when slower than this over any "
-                   f"{limits.rate_window:g} s (default {limits.min_rate / 1024:g})")
-
-
-def _download_limits(args) -> DownloadLimits:
-    return DownloadLimits(deadline=args.download_deadline, min_rate=args.download_min_rate * 1024)
+                   metavar="KIB_PER_S", help="a URL model's download fails when slower than this "
+                   f"over {limits.rate_window:g} s (default {limits.min_rate / 1024:g})")
 
 
 def _add_kernels_arg(p: argparse.ArgumentParser) -> None:
@@ -91,7 +87,8 @@ def _add_sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repeat-last-n", type=int, default=64, help="window of the repeat penalty (default 64)")
     p.add_argument("--frequency-penalty", type=float, default=0.0)
     p.add_argument("--presence-penalty", type=float, default=0.0)
-    p.add_argument("--seed", type=int, default=None, help="random seed, any integer, taken modulo 2**32 as llama.cpp does; -1 = random "
+    p.add_argument("--seed", type=int, default=None,
+                   help="random seed: any integer, taken modulo 2**32 as llama.cpp does; -1 = random "
                         "(default: random)")
     p.add_argument("--ctx-size", type=_positive_int, default=None,
                    help="context length (default min(model context, 4096))")
@@ -152,34 +149,41 @@ def cmd_generate(args) -> int:
     return 0
 
 
+def _json_line(raw: bytes, where: str) -> str | None:
+    """The string one stdin line holds as JSON (None for a blank line); InputError for invalid
+    UTF-8, JSON that is not a string, and strings with lone surrogates (README "Limits")."""
+    from ..tokenizer import check_text
+
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(f"{where} has invalid UTF-8 (byte 0x{raw[e.start]:02X} at byte "
+                         f"{e.start}); text must be valid UTF-8") from None
+    if not line.strip():
+        return None
+    try:
+        text = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise InputError(f"{where}: not JSON ({e.msg})") from None
+    except RecursionError:
+        raise InputError(f"{where}: JSON nested too deeply") from None
+    except ValueError as e:   # e.g. an integer of more than 4300 digits
+        raise InputError(f"{where}: not usable JSON ({str(e)[:80]})") from None
+    if not isinstance(text, str):
+        raise InputError(f"{where}: expected a JSON string, got {type(text).__name__}")
+    return check_text(text, where)
+
+
 def cmd_tokenize(args) -> int:
     from ..gguf import GGUFFile
     from ..tokenizer import Tokenizer
 
-    from ..tokenizer import check_text
-
-    tokenizer = Tokenizer.from_metadata(GGUFFile.open(open_model(args.model, _log, args.download_limits)).metadata)
+    source = open_model(args.model, _log, args.download_limits)
+    tokenizer = Tokenizer.from_metadata(GGUFFile.open(source).metadata)
     for line_no, raw in enumerate(sys.stdin.buffer, 1):
-        where = f"stdin line {line_no}"
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise InputError(f"{where} has invalid UTF-8 (byte 0x{raw[e.start]:02X} at byte "
-                             f"{e.start}); text must be valid UTF-8") from None
-        if not line.strip():
-            continue
-        try:
-            text = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise InputError(f"{where}: not JSON ({e.msg})") from None
-        except RecursionError:
-            raise InputError(f"{where}: JSON nested too deeply") from None
-        except ValueError as e:   # e.g. an integer of more than 4300 digits
-            raise InputError(f"{where}: not usable JSON ({str(e)[:80]})") from None
-        if not isinstance(text, str):
-            raise InputError(f"{where}: expected a JSON string, got {type(text).__name__}")
-        ids = tokenizer.encode(check_text(text, where), parse_special=not args.no_special)
-        print(json.dumps(ids), flush=True)
+        text = _json_line(raw, f"stdin line {line_no}")
+        if text is not None:
+            print(json.dumps(tokenizer.encode(text, parse_special=not args.no_special)), flush=True)
     return 0
 
 
@@ -293,7 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if hasattr(args, "download_deadline"):
-            args.download_limits = _download_limits(args)
+            args.download_limits = DownloadLimits(deadline=args.download_deadline,
+                                                  min_rate=args.download_min_rate * 1024)
         return args.func(args)
     except MinferError as e:
         _log(f"error: {e}")
