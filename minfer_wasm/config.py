@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import GGUFError, UnsupportedError
+from .errors import GGUFError, UnsupportedError, quoted
 
 SUPPORTED_ARCHS = ("gemma3", "llama")
 
@@ -22,8 +22,46 @@ GEMMA3_SWA_PERIOD = 6
 GEMMA3_ROPE_BASE_SWA = 10000.0  # llama-model.cpp: rope_freq_base_train_swa = 10000.0f
 
 
+# Bounds of every number that sizes a buffer or enters the math, by key without the architecture
+# prefix: (lowest, highest, whether 0 means "off"). Generous: the largest released models have
+# ~128 layers, n_embd 16384, n_ff 53248, 128 heads, a 262k vocabulary, contexts of 1M.
+_BOUNDS = {
+    "block_count": (1, 4096, False),
+    "embedding_length": (1, 1 << 17, False),
+    "feed_forward_length": (1, 1 << 20, False),
+    "attention.head_count": (1, 4096, False),
+    "attention.head_count_kv": (1, 4096, False),
+    "attention.key_length": (1, 4096, False),
+    "attention.value_length": (1, 4096, False),
+    "rope.dimension_count": (1, 4096, False),
+    "context_length": (1, 1 << 24, False),
+    "vocab_size": (1, 1 << 22, False),
+    "attention.sliding_window": (1, 1 << 24, True),
+    "attention.layer_norm_rms_epsilon": (1e-12, 1.0, False),
+    "rope.freq_base": (1e-3, 1e12, False),
+    "rope.freq_base_swa": (1e-3, 1e12, False),
+    "rope.scaling.factor": (1e-2, 1e4, True),
+    "rope.scale_linear": (1e-2, 1e4, True),
+    "attention.scale": (1e-6, 1e3, True),
+    "final_logit_softcapping": (1e-3, 1e6, True),
+}
+
+
+def _check_bounds(key: str, value: int | float) -> None:
+    """GGUFError naming the key and the value unless it is finite and inside _BOUNDS."""
+    bounds = _BOUNDS.get(key.split(".", 1)[-1])
+    if not math.isfinite(value):
+        raise GGUFError(f"GGUF metadata key '{key}' = {value} is not a finite number")
+    if bounds is not None and not (bounds[0] <= value <= bounds[1] or (value == 0 and bounds[2])):
+        low, high, zero_ok = bounds
+        shown = value if isinstance(value, int) else f"{value:g}"
+        raise GGUFError(f"GGUF metadata key '{key}' = {shown} is out of range: expected "
+                        f"{'0 or ' if zero_ok else ''}{low:g} to {high:g}")
+
+
 def _get(md: dict, key: str, kind: type, default: Any = None, required: bool = False) -> Any:
-    """metadata[key] checked to be an int / float / str; `default` when absent."""
+    """metadata[key] checked to be an int / float / str (numbers: finite and within _BOUNDS);
+    `default` when absent."""
     if key not in md:
         if required:
             raise GGUFError(f"GGUF metadata is missing the required key '{key}'")
@@ -33,7 +71,9 @@ def _get(md: dict, key: str, kind: type, default: Any = None, required: bool = F
         isinstance(value, (int, float)) and not isinstance(value, bool)
         and (kind is float or float(value).is_integer()))
     if not ok:
-        raise GGUFError(f"GGUF metadata key '{key}' should be a {kind.__name__}, got {value!r}")
+        raise GGUFError(f"GGUF metadata key '{key}' should be a {kind.__name__}, got {quoted(value)}")
+    if kind is not str:
+        _check_bounds(key, value)
     return kind(value)
 
 

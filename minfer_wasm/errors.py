@@ -28,3 +28,22 @@ class ContextOverflowError(MinferError):
 
 class TemplateError(MinferError):
     """A chat template failed to render (raised, looped, or touched a forbidden attribute)."""
+
+
+class InputError(MinferError):
+    """Text or a value given by the user that cannot be used (invalid UTF-8, malformed JSON line)."""
+
+
+QUOTE_LIMIT = 40  # characters of file or server content an error message quotes at most
+
+
+def quoted(value, limit: int = QUOTE_LIMIT) -> str:
+    """repr(value) cut to about `limit` characters, saying how long the whole was: messages quote
+    keys, names and bodies from untrusted files and servers, which can be megabytes long."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    unit = "chars" if isinstance(value, str) else "bytes" if isinstance(value, (bytes, bytearray)) \
+        else "items"
+    size = f"{len(value)} {unit}" if hasattr(value, "__len__") else f"{len(text)} chars"
+    return f"{text[:limit]}... ({size})"

@@ -16,8 +16,8 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from .context import TokenContext
-from .errors import MinferError
-from .sampling import SamplingParams, sample
+from .errors import InputError
+from .sampling import SamplingParams, sample, seeded_rng
 from .tokenizer import StreamDecoder
 
 
@@ -75,12 +75,12 @@ class Generation:
                  stop_strings: Sequence[str] = (), ignore_eos: bool = False,
                  context_shift: bool = False, n_keep: int = 0):
         if not prompt_ids:
-            raise MinferError("the prompt is empty: there is no token to start from")
+            raise InputError("the prompt is empty: there is no token to start from")
         if max_tokens < 0:
-            raise MinferError(f"max_tokens must be >= 0, got {max_tokens}")
+            raise InputError(f"max_tokens must be >= 0, got {max_tokens}")
         self.timings = Timings()
         self.stop_reason: str | None = None
-        self._steps = self._run(context, tokenizer, list(prompt_ids), params, np.random.default_rng(seed),
+        self._steps = self._run(context, tokenizer, list(prompt_ids), params, seeded_rng(seed),
                                 max_tokens, [s for s in stop_strings if s], ignore_eos, context_shift, n_keep)
 
     def __iter__(self) -> Iterator[Step]:

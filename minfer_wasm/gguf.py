@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import GGUFError, UnsupportedError
+from .errors import GGUFError, UnsupportedError, quoted
 from .ggml_types import GGML_TYPE_INFO, ggml_type_name, row_nbytes
 from .sources import ByteSource
 
@@ -196,14 +196,14 @@ def _read_metadata(cur: _Cursor, n_kv: int) -> dict[str, Any]:
         start = cur.pos
         key = cur.string(f"key of metadata entry #{i}")
         if key in metadata:
-            raise cur.error("duplicate key", f"metadata {key!r}", start)
-        vtype = cur.u32(f"value type of metadata {key!r}")
+            raise cur.error("duplicate key", f"metadata {quoted(key)}", start)
+        vtype = cur.u32(f"value type of metadata {quoted(key)}")
         if key == "general.alignment" and vtype != UINT32:
-            raise cur.error(f"value type {vtype} (expected uint32)", f"metadata {key!r}", cur.pos - 4)
-        metadata[key] = cur.value(vtype, f"metadata {key!r}")
+            raise cur.error(f"value type {vtype} (expected uint32)", f"metadata {quoted(key)}", cur.pos - 4)
+        metadata[key] = cur.value(vtype, f"metadata {quoted(key)}")
         if key == "general.alignment" and (metadata[key] == 0 or metadata[key] & (metadata[key] - 1)):
             raise cur.error(f"alignment {metadata[key]} is not a power of two",
-                            f"metadata {key!r}", cur.pos - 4)
+                            f"metadata {quoted(key)}", cur.pos - 4)
     return metadata
 
 
@@ -214,18 +214,18 @@ def _read_tensor_infos(cur: _Cursor, n_tensors: int) -> list[tuple[int, str, int
         start = cur.pos
         name = cur.string(f"name of tensor #{i}")
         if name in seen:
-            raise cur.error("duplicate tensor name", f"tensor {name!r}", start)
+            raise cur.error("duplicate tensor name", f"tensor {quoted(name)}", start)
         seen.add(name)
-        n_dims = cur.u32(f"n_dims of tensor {name!r}")
+        n_dims = cur.u32(f"n_dims of tensor {quoted(name)}")
         if n_dims > MAX_DIMS:
-            raise cur.error(f"n_dims {n_dims} exceeds {MAX_DIMS}", f"tensor {name!r}", cur.pos - 4)
-        cur.need(8 * n_dims, f"dims of tensor {name!r}")
+            raise cur.error(f"n_dims {n_dims} exceeds {MAX_DIMS}", f"tensor {quoted(name)}", cur.pos - 4)
+        cur.need(8 * n_dims, f"dims of tensor {quoted(name)}")
         ne = struct.unpack_from(f"<{n_dims}Q", cur.buf, cur.pos)
         if any(d > INT64_MAX for d in ne) or math.prod(ne) > INT64_MAX:
-            raise cur.error(f"dims {list(ne)} overflow int64", f"tensor {name!r}")
+            raise cur.error(f"dims {list(ne)} overflow int64", f"tensor {quoted(name)}")
         cur.pos += 8 * n_dims
-        ggml_type = cur.u32(f"ggml type of tensor {name!r}")
-        rel = cur.u64(f"data offset of tensor {name!r}")
+        ggml_type = cur.u32(f"ggml type of tensor {quoted(name)}")
+        rel = cur.u64(f"data offset of tensor {quoted(name)}")
         nbytes = 0
         info = GGML_TYPE_INFO.get(ggml_type)
         if info is not None:
@@ -233,7 +233,7 @@ def _read_tensor_infos(cur: _Cursor, n_tensors: int) -> list[tuple[int, str, int
             if n_cols % info.block_size:
                 raise cur.error(
                     f"row length {n_cols} is not a multiple of the {info.name} block size "
-                    f"{info.block_size}", f"tensor {name!r}", start)
+                    f"{info.block_size}", f"tensor {quoted(name)}", start)
             nbytes = math.prod(ne[1:]) * row_nbytes(ggml_type, n_cols)
         infos.append((start, name, ggml_type, tuple(reversed(ne)), rel, nbytes))
     return infos
@@ -251,7 +251,7 @@ def _parse(source: ByteSource) -> dict[str, Any]:
     data_offset = -(-cur.pos // alignment) * alignment
     tensors: dict[str, TensorInfo] = {}
     for start, name, ggml_type, shape, rel, nbytes in infos:
-        where = f"tensor {name!r} ({ggml_type_name(ggml_type)}, shape {shape})"
+        where = f"tensor {quoted(name)} ({ggml_type_name(ggml_type)}, shape {shape})"
         if rel % alignment:
             raise cur.error(f"data offset {rel} is not a multiple of the alignment {alignment}",
                             where, start)
@@ -286,10 +286,10 @@ class GGUFFile:
         """The raw bytes of one tensor, read from the source now."""
         info = self.tensors.get(name)
         if info is None:
-            raise GGUFError(f"{self.source.name}: no tensor named {name!r}")
+            raise GGUFError(f"{self.source.name}: no tensor named {quoted(name)}")
         if info.ggml_type not in GGML_TYPE_INFO:
             raise UnsupportedError(
-                f"{self.source.name}: tensor {name!r} has {ggml_type_name(info.ggml_type)}, "
+                f"{self.source.name}: tensor {quoted(name)} has {ggml_type_name(info.ggml_type)}, "
                 "which this engine cannot load")
         return self.source.read(info.offset, info.nbytes)
 

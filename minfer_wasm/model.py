@@ -20,13 +20,14 @@ from __future__ import annotations
 import numpy as np
 
 from .config import ModelConfig
-from .errors import GGUFError, UnsupportedError
+from .errors import GGUFError, InputError, UnsupportedError
 from .kv_cache import MAX_STEP, KVCache
 from .layers import Rope, attention, gelu_mul, rmsnorm, silu_mul
 from .profile import CLOCK
 from .quants import QuantTensor, dequantize, load_tensor
 
 DEFAULT_N_CTX = 4096
+MAX_CONTEXT_BYTES = 4 << 30     # a context's KV cache and attention buffers: wasm32's whole address space
 
 
 class Block:
@@ -197,6 +198,11 @@ class Model:
         if n_ctx > c.n_ctx_train:
             raise UnsupportedError(f"a context of {n_ctx} positions is longer than the {c.n_ctx_train} "
                                    f"this model was trained for")
+        need = context_nbytes(c, n_ctx, max_step, np.dtype(dtype).itemsize)
+        if need > MAX_CONTEXT_BYTES:
+            raise UnsupportedError(f"a context of {n_ctx} positions needs {need / 2**30:.1f} GiB for its "
+                                   f"KV cache and attention buffers, more than the "
+                                   f"{MAX_CONTEXT_BYTES / 2**30:g} GiB limit; use a smaller context")
         return KVCache(n_ctx, c.n_head_kv, c.head_dim, self.layer_ropes, c.swa_layers,
                        c.sliding_window, max_step, dtype)
 
@@ -209,14 +215,18 @@ class Model:
             raise ValueError("forward() needs at least one token")
         bad = tokens[(tokens < 0) | (tokens >= self.config.n_vocab)]
         if bad.size:
-            raise ValueError(f"token id {int(bad[0])} is outside the vocabulary of {self.config.n_vocab}")
+            raise InputError(f"token id {int(bad[0])} is outside the model's vocabulary of "
+                             f"{self.config.n_vocab}")
         cache.check_room(n)
         logits = []
-        for i in range(0, n, cache.max_step):
-            x = self._step(tokens[i:i + cache.max_step], cache)          # (m, n_embd)
-            if all_logits:
-                logits.append(self._logits(x))
-        return np.concatenate(logits) if all_logits else self._logits(x[-1:])[0]
+        # Corrupt weights overflow quietly here: the sampler's finiteness check reports them
+        # (sampling._checked_logits) instead of numpy's RuntimeWarnings.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            for i in range(0, n, cache.max_step):
+                x = self._step(tokens[i:i + cache.max_step], cache)      # (m, n_embd)
+                if all_logits:
+                    logits.append(self._logits(x))
+            return np.concatenate(logits) if all_logits else self._logits(x[-1:])[0]
 
     def _step(self, tokens: np.ndarray, cache: KVCache) -> np.ndarray:
         """Run n <= cache.max_step tokens through every layer; returns the last hidden states (n, n_embd)."""
@@ -269,3 +279,15 @@ class Model:
             np.tanh(logits, out=logits)
             logits *= np.float32(cap)
         return logits
+
+
+def context_nbytes(c: ModelConfig, n_ctx: int, max_step: int, itemsize: int) -> int:
+    """Bytes a KVCache of n_ctx positions and one step's attention need (kv_cache.KVCache):
+    keys and values per layer (a ring of window + max_step slots on sliding-window layers),
+    the float32 work copy of the largest layer's, and the (n_head, max_step, n_ctx) scores."""
+    ring = min(n_ctx, c.sliding_window + max_step)
+    slots = sum(ring if swa else n_ctx for swa in c.swa_layers)
+    per_slot = 2 * c.n_head_kv * c.head_dim
+    work = per_slot * n_ctx * 4 if itemsize != 4 else 0
+    scores = 2 * c.n_head * min(max_step, n_ctx) * n_ctx * 4
+    return slots * per_slot * itemsize + work + scores

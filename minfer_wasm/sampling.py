@@ -65,16 +65,32 @@ class SamplingParams:
                 f"got {self.repeat_last_n}")
 
 
+SEED_RANDOM = 0xFFFFFFFF     # llama.cpp LLAMA_DEFAULT_SEED: "pick a random seed"
+
+
+def seeded_rng(seed: int | None) -> np.random.Generator:
+    """The generator for a seed: any integer, taken modulo 2**32 as llama.cpp's uint32 seed
+    (`--seed -1` wraps to LLAMA_DEFAULT_SEED, which means random, as does None)."""
+    if seed is None:
+        return np.random.default_rng()
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+        raise SamplingError(f"the seed must be an integer, got {seed!r:.40}")
+    seed = int(seed) % 2**32
+    return np.random.default_rng(None if seed == SEED_RANDOM else seed)
+
+
 def sample(logits, history, params: SamplingParams, rng: np.random.Generator) -> int:
     """One token id from `logits` (vocab,) given the ids so far; never modifies `logits`."""
     logits = _checked_logits(logits)                       # (vocab,) f32
-    logits = apply_penalties(logits, history, params)
-    if params.temperature <= 0.0:
-        return greedy(logits)
-    ids, kept = filter_top_k(logits, params.top_k)         # (m,), (m,) candidates
-    ids, kept = filter_top_p(ids, kept, params.top_p)
-    ids, kept = filter_min_p(ids, kept, params.min_p)
-    return draw(ids, kept, params.temperature, rng)
+    # huge finite logits may overflow to -inf under a penalty or a tiny temperature: harmless
+    with np.errstate(over="ignore", under="ignore"):
+        logits = apply_penalties(logits, history, params)
+        if params.temperature <= 0.0:
+            return greedy(logits)
+        ids, kept = filter_top_k(logits, params.top_k)     # (m,), (m,) candidates
+        ids, kept = filter_top_p(ids, kept, params.top_p)
+        ids, kept = filter_min_p(ids, kept, params.min_p)
+        return draw(ids, kept, params.temperature, rng)
 
 
 def apply_penalties(logits, history, params: SamplingParams) -> np.ndarray:

@@ -47,3 +47,14 @@ def kernels(native_kernels_path):
     from minfer_wasm.kernels import load_kernels
 
     return load_kernels(native_kernels_path)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The fuzz suites' counts (tests/fuzz_harness.py), when any ran."""
+    from fuzz_harness import summary_lines
+
+    lines = summary_lines()
+    if lines:
+        terminalreporter.section("fuzz cases")
+        for line in lines:
+            terminalreporter.write_line(line)

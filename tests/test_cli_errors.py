@@ -1,5 +1,6 @@
 """Bad input through the CLI: non-zero exit and one clear `error:` line, never a traceback."""
 
+import json
 import subprocess
 import sys
 
@@ -72,3 +73,32 @@ def test_tokenize_rejects_non_json_line(smollm2_path):
 def test_context_longer_than_the_model_was_trained_for(smollm2_path):
     result = run_cli("generate", "--model", str(smollm2_path), "--prompt", "hi", "--ctx-size", "100000000")
     assert_one_line_error(result, "100000000 positions", "8192")
+
+
+def run_cli_bytes(*args: bytes | str, stdin: bytes = b"") -> subprocess.CompletedProcess:
+    """The CLI with raw bytes in argv and stdin (as a terminal or a pipe can send them)."""
+    return subprocess.run([sys.executable, "-m", "minfer_wasm", *args], input=stdin,
+                          capture_output=True, timeout=120)
+
+
+def test_invalid_utf8_in_argv_is_refused():
+    result = run_cli_bytes("generate", "--prompt", b"caf\xe9", "--max-tokens", "1")
+    assert result.returncode == 2 and result.stdout == b""
+    assert result.stderr.decode().splitlines() == [
+        "error: minfer-wasm generate: argument --prompt/-p: the text has invalid UTF-8 "
+        "(byte 0xE9 at character 3); text must be valid UTF-8"]
+
+
+def test_invalid_utf8_on_tokenize_stdin_is_refused(smollm2_path):
+    result = run_cli_bytes("tokenize", "--model", str(smollm2_path), stdin=b'"ok"\n"\xff"\n')
+    assert result.returncode == 1 and result.stdout.decode().strip().startswith("[")
+    assert result.stderr.decode().splitlines() == [
+        "error: stdin line 2 has invalid UTF-8 (byte 0xFF at byte 1); text must be valid UTF-8"]
+
+
+@pytest.mark.parametrize("seed", ["-1", "-5", str(2**70)])
+def test_any_integer_seed_is_accepted(smollm2_path, seed):
+    result = run_cli("generate", "--model", str(smollm2_path), "--prompt", "hi", "--max-tokens", "2",
+                     "--seed", seed, "--json")
+    assert result.returncode == 0, result.stderr
+    assert len(json.loads(result.stdout.splitlines()[-1])["ids"]) == 2

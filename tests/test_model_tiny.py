@@ -247,6 +247,22 @@ def test_cache_shapes(tiny):
         model.new_cache(dtype=np.float64)
 
 
+def test_context_memory_is_estimated_before_allocating(tiny, monkeypatch):
+    """context_nbytes covers what the cache really allocates; past MAX_CONTEXT_BYTES, new_cache
+    refuses before allocating anything."""
+    from minfer_wasm import model as model_module
+
+    model, _, _ = tiny
+    for n_ctx, dtype in ((512, np.float16), (100, np.float32)):
+        cache = model.new_cache(n_ctx, dtype=dtype)
+        work = cache._work.nbytes if cache._work is not None else 0
+        estimate = model_module.context_nbytes(model.config, n_ctx, MAX_STEP, np.dtype(dtype).itemsize)
+        assert cache.nbytes + work <= estimate
+    monkeypatch.setattr(model_module, "MAX_CONTEXT_BYTES", 1 << 16)
+    with pytest.raises(UnsupportedError, match=r"context of 512 positions needs .* GiB .* limit"):
+        model.new_cache(512)
+
+
 @pytest.mark.parametrize("swa", [False, True])
 @pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")   # -7e4 on purpose
 def test_float16_cache_hands_back_rounded_values(swa):

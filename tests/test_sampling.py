@@ -264,3 +264,18 @@ def test_bad_logits_raise(logits):
 def test_history_outside_vocab_raises():
     with pytest.raises(SamplingError, match="history token id 9"):
         sample(np.zeros(4), [1, 9], SamplingParams(repeat_penalty=1.1), np.random.default_rng(0))
+
+
+def test_any_integer_seed_maps_into_the_generator_range_as_llama_cpp():
+    """Seeds are taken modulo 2**32 (llama.cpp's uint32 seed); -1 and 2**32-1 mean random."""
+    from minfer_wasm.sampling import seeded_rng
+
+    def stream(seed):
+        return seeded_rng(seed).random(4).tolist()
+
+    assert stream(5) == np.random.default_rng(5).random(4).tolist()
+    assert stream(5 + 2**32) == stream(5) and stream(-2) == stream(2**32 - 2)
+    assert stream(10**40) == stream(10**40 % 2**32)
+    assert stream(-1) != stream(-1) and stream(None) != stream(None)   # fresh entropy each time
+    with pytest.raises(SamplingError, match="seed must be an integer"):
+        seeded_rng(1.5)

@@ -201,13 +201,22 @@ def test_http_empty_file(http_server):
 
 
 def test_server_ignoring_range_is_reported(http_server):
+    http_server.httpd.files["/g.gguf"] = b"GGUF" + BLOB[4:]
     http_server.httpd.mode = "ignore-range"
-    with pytest.raises(SourceError, match=r"/blob: the server ignored the HTTP Range request"):
-        HttpRangeSource(http_server.url("/blob"))
+    with pytest.raises(SourceError, match=r"/g.gguf: the server ignored the HTTP Range request"):
+        HttpRangeSource(http_server.url("/g.gguf"))
+
+
+def test_web_page_answered_with_200_is_not_a_model(http_server):
+    http_server.httpd.files["/page"] = b"<!DOCTYPE html><html>" + b"x" * 5000
+    http_server.httpd.mode = "ignore-range"
+    with pytest.raises(SourceError, match=r"/page: the URL does not serve a model file \(HTTP 200"):
+        HttpRangeSource(http_server.url("/page"))
 
 
 def test_range_dropped_after_open_is_reported(http_server):
-    source = HttpRangeSource(http_server.url("/blob"), chunk_size=4096)
+    http_server.httpd.files["/g.gguf"] = b"GGUF" + BLOB[4:]
+    source = HttpRangeSource(http_server.url("/g.gguf"), chunk_size=4096)
     http_server.httpd.mode = "ignore-range"
     with pytest.raises(SourceError, match="ignored the HTTP Range request"):
         source.read(10, 10)

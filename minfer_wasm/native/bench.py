@@ -121,7 +121,7 @@ def run_bench(args, log) -> int:
     from ..sources import FileSource
     from .model_store import compiled_kernels, open_model
 
-    source = open_model(args.model, log)
+    source = open_model(args.model, log, args.download_limits)
     ours = bench_minfer(source, args.prompt_tokens, args.decode_tokens, args.runs, args.ctx_size,
                         compiled_kernels(args.kernels))
     prompt = ours.pop("prompt")

@@ -2,23 +2,34 @@
 
 from __future__ import annotations
 
+import sys
+
 from ..chat import Chat
 from ..errors import MinferError
+from ..tokenizer import check_text
 from .model_store import load_engine
 
 HELP = "Type a message. /new starts a new chat, /exit (or Ctrl-D) quits, Ctrl-C stops an answer."
 
 
 def run_chat(args, params, log) -> int:
-    engine = load_engine(args.model, args.kernels, log)
+    engine = load_engine(args.model, args.kernels, log, args.download_limits)
     chat = Chat(engine, system_prompt=args.system, n_ctx=args.ctx_size)
     log(HELP)
+    # undecodable bytes arrive as U+DC80..U+DCFF, which check_text reports as invalid UTF-8
+    if hasattr(sys.stdin, "reconfigure"):
+        sys.stdin.reconfigure(errors="surrogateescape")
     while True:
         try:
             line = input("> ").strip()
         except (EOFError, KeyboardInterrupt):
             print()
             return 0
+        try:
+            check_text(line, "the message")
+        except MinferError as e:
+            log(f"error: {e}")
+            continue
         if not line:
             continue
         if line in ("/exit", "/quit"):

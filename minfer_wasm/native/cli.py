@@ -15,7 +15,8 @@ import sys
 # than they save on them (much more on a busy machine). Set OPENBLAS_NUM_THREADS to override.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from ..errors import MinferError
+from ..errors import InputError, MinferError
+from .http_source import DownloadLimits
 from .model_store import DEFAULT_MODEL, KNOWN_MODELS, load_engine, open_model
 
 EXIT_ERROR = 1
@@ -40,10 +41,34 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _text(value: str) -> str:
+    """argparse type of a text option: refused (one line) when argv held invalid UTF-8."""
+    from ..tokenizer import check_text
+
+    try:
+        return check_text(value, "the text")
+    except InputError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
 def _add_model_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", "-m", default=DEFAULT_MODEL,
                    help=f"known name ({', '.join(KNOWN_MODELS)}), .gguf path, or http(s) URL "
                         f"(default {DEFAULT_MODEL})")
+    limits = DownloadLimits()
+    p.add_argument("--download-deadline", type=_positive_float, default=limits.deadline,
+                   metavar="SECONDS", help="a URL model's download fails after this long in all "
+                                           f"(default {limits.deadline:g})")
+    p.add_argument("--download-min-rate", type=_positive_float, default=limits.min_rate / 1024,
+                   metavar="KIB_PER_S", help="a URL model's download fails when slower than this "
+                   f"over {limits.rate_window:g} s (default {limits.min_rate / 1024:g})")
 
 
 def _add_kernels_arg(p: argparse.ArgumentParser) -> None:
@@ -62,10 +87,13 @@ def _add_sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repeat-last-n", type=int, default=64, help="window of the repeat penalty (default 64)")
     p.add_argument("--frequency-penalty", type=float, default=0.0)
     p.add_argument("--presence-penalty", type=float, default=0.0)
-    p.add_argument("--seed", type=int, default=None, help="random seed (default: random)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="random seed: any integer, taken modulo 2**32 as llama.cpp does; -1 = random "
+                        "(default: random)")
     p.add_argument("--ctx-size", type=_positive_int, default=None,
                    help="context length (default min(model context, 4096))")
-    p.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
+    p.add_argument("--stop", action="append", default=[], type=_text,
+                   help="stop string (repeatable)")
 
 
 def _sampling_params(args):
@@ -84,9 +112,9 @@ def cmd_generate(args) -> int:
     from ..generate import generate
 
     if args.system and not args.chat:
-        raise MinferError("--system goes with --chat (it is the chat template's system message)")
+        raise InputError("--system goes with --chat (it is the chat template's system message)")
     params = _sampling_params(args)
-    engine = load_engine(args.model, args.kernels, _log)
+    engine = load_engine(args.model, args.kernels, _log, args.download_limits)
     if args.chat:
         messages = ([{"role": "system", "content": args.system}] if args.system else [])
         prompt_ids = engine.encode_chat(messages + [{"role": "user", "content": args.prompt}])
@@ -121,21 +149,41 @@ def cmd_generate(args) -> int:
     return 0
 
 
+def _json_line(raw: bytes, where: str) -> str | None:
+    """The string one stdin line holds as JSON (None for a blank line); InputError for invalid
+    UTF-8, JSON that is not a string, and strings with lone surrogates (README "Limits")."""
+    from ..tokenizer import check_text
+
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(f"{where} has invalid UTF-8 (byte 0x{raw[e.start]:02X} at byte "
+                         f"{e.start}); text must be valid UTF-8") from None
+    if not line.strip():
+        return None
+    try:
+        text = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise InputError(f"{where}: not JSON ({e.msg})") from None
+    except RecursionError:
+        raise InputError(f"{where}: JSON nested too deeply") from None
+    except ValueError as e:   # e.g. an integer of more than 4300 digits
+        raise InputError(f"{where}: not usable JSON ({str(e)[:80]})") from None
+    if not isinstance(text, str):
+        raise InputError(f"{where}: expected a JSON string, got {type(text).__name__}")
+    return check_text(text, where)
+
+
 def cmd_tokenize(args) -> int:
     from ..gguf import GGUFFile
     from ..tokenizer import Tokenizer
 
-    tokenizer = Tokenizer.from_metadata(GGUFFile.open(open_model(args.model, _log)).metadata)
-    for line_no, line in enumerate(sys.stdin, 1):
-        if not line.strip():
-            continue
-        try:
-            text = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise MinferError(f"stdin line {line_no}: not JSON ({e.msg})") from None
-        if not isinstance(text, str):
-            raise MinferError(f"stdin line {line_no}: expected a JSON string, got {type(text).__name__}")
-        print(json.dumps(tokenizer.encode(text, parse_special=not args.no_special)), flush=True)
+    source = open_model(args.model, _log, args.download_limits)
+    tokenizer = Tokenizer.from_metadata(GGUFFile.open(source).metadata)
+    for line_no, raw in enumerate(sys.stdin.buffer, 1):
+        text = _json_line(raw, f"stdin line {line_no}")
+        if text is not None:
+            print(json.dumps(tokenizer.encode(text, parse_special=not args.no_special)), flush=True)
     return 0
 
 
@@ -186,9 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("generate", help="generate text from a prompt")
     _add_model_arg(p)
-    p.add_argument("--prompt", "-p", required=True)
+    p.add_argument("--prompt", "-p", required=True, type=_text)
     p.add_argument("--chat", action="store_true", help="wrap the prompt as one user message (chat template)")
-    p.add_argument("--system", default=None, help="system prompt, with --chat")
+    p.add_argument("--system", default=None, type=_text, help="system prompt, with --chat")
     _add_kernels_arg(p)
     _add_sampling_args(p)
     p.add_argument("--ignore-eos", action="store_true", help="do not stop at end-of-generation tokens")
@@ -204,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("chat", help="interactive multi-turn chat")
     _add_model_arg(p)
-    p.add_argument("--system", default=None, help="system prompt")
+    p.add_argument("--system", default=None, type=_text, help="system prompt")
     _add_kernels_arg(p)
     _add_sampling_args(p)
     p.set_defaults(func=cmd_chat, max_tokens=512)
@@ -248,6 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if hasattr(args, "download_deadline"):
+            args.download_limits = DownloadLimits(deadline=args.download_deadline,
+                                                  min_rate=args.download_min_rate * 1024)
         return args.func(args)
     except MinferError as e:
         _log(f"error: {e}")

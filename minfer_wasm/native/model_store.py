@@ -21,7 +21,7 @@ from typing import Callable
 from ..errors import SourceError
 from ..sources import ByteSource, FileSource
 from .commands import run_tool
-from .http_source import HttpRangeSource
+from .http_source import DownloadLimits, HttpRangeSource
 
 
 @dataclass(frozen=True)
@@ -138,12 +138,13 @@ def pull(name: str, log: Callable[[str], None] = print) -> Path:
     return target
 
 
-def open_model(arg, log: Callable[[str], None] = print) -> ByteSource:
-    """The one way a model argument becomes bytes: an http(s) URL -> HttpRangeSource; a known
-    name (pulled if needed) or the path of a local file -> FileSource."""
+def open_model(arg, log: Callable[[str], None] = print,
+               limits: DownloadLimits = DownloadLimits()) -> ByteSource:
+    """The one way a model argument becomes bytes: an http(s) URL -> HttpRangeSource (bounded by
+    `limits`); a known name (pulled if needed) or the path of a local file -> FileSource."""
     arg = os.fspath(arg)
     if arg.lower().startswith(("http://", "https://")):
-        return HttpRangeSource(arg)
+        return HttpRangeSource(arg, limits=limits)
     if arg in KNOWN_MODELS:
         return FileSource(pull(arg, log))
     path = Path(arg).expanduser()
@@ -165,8 +166,9 @@ def compiled_kernels(choice: str):
     return load_kernels(cached_native(cache_dir() / "kernels"))
 
 
-def load_engine(model: str, kernels: str = "numpy", log=print):
+def load_engine(model: str, kernels: str = "numpy", log=print,
+                limits: DownloadLimits = DownloadLimits()):
     """The Engine for a model argument, its matrix products on `kernels` (see compiled_kernels)."""
     from ..engine import Engine
 
-    return Engine.load(open_model(model, log), compiled_kernels(kernels))
+    return Engine.load(open_model(model, log, limits), compiled_kernels(kernels))

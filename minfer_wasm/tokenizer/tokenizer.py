@@ -5,7 +5,7 @@ and each plain-text piece goes through the model's tokenizer (bpe.py / spm.py), 
 `llama_vocab::impl::tokenize` does. decode: each token's bytes, joined, read as UTF-8.
 """
 
-from ..errors import MinferError
+from ..errors import InputError
 from .bpe import CHAR_BYTES, ByteLevelBPE
 from .special import SpecialMatcher
 from .spm import SPACE, SentencePieceBPE
@@ -13,6 +13,21 @@ from .vocab import (BYTE, BYTE_LEVEL_BPE, CONTROL, NORMAL, UNKNOWN, USER_DEFINED
                     ids_of_types, read_vocab)
 
 _TEXT_TYPES = (NORMAL, USER_DEFINED, BYTE)      # every other type is a control-like token
+
+
+def check_text(text: str, where: str = "the text") -> str:
+    """`text` when it can be encoded as UTF-8; InputError naming the first lone surrogate otherwise
+    (README "Limits": invalid text is refused, never replaced). Python decodes invalid UTF-8 in
+    argv (and in stdin with errors="surrogateescape") to U+DC80..U+DCFF: reported as the byte."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        code = ord(text[e.start])
+        problem = (f"invalid UTF-8 (byte 0x{code - 0xDC00:02X} at character {e.start})"
+                   if 0xDC80 <= code <= 0xDCFF else
+                   f"a lone surrogate (U+{code:04X} at character {e.start})")
+        raise InputError(f"{where} has {problem}; text must be valid UTF-8") from None
+    return text
 
 
 class Tokenizer:
@@ -39,7 +54,9 @@ class Tokenizer:
 
     def encode(self, text: str, add_special: bool = True, parse_special: bool = True) -> list[int]:
         """Token ids of text. add_special: BOS/EOS as tokenizer.ggml.add_bos_token/add_eos_token
-        say; parse_special: special-token text in `text` becomes that token."""
+        say; parse_special: special-token text in `text` becomes that token. InputError when the
+        text holds a lone surrogate (check_text)."""
+        check_text(text)
         ids = [self.bos_id] if add_special and self.add_bos else []
         at_start = True
         for part in self._matchers[parse_special].split(text):
@@ -85,7 +102,7 @@ class Tokenizer:
 
     def _checked(self, token_id: int) -> int:
         if not 0 <= token_id < self.vocab_size:
-            raise MinferError(f"token id {token_id} is outside the vocabulary "
+            raise InputError(f"token id {token_id} is outside the vocabulary "
                               f"(0..{self.vocab_size - 1})")
         return token_id
 

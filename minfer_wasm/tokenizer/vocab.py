@@ -4,15 +4,17 @@ Defaults and end-of-generation detection follow llama.cpp src/llama-vocab.cpp
 `llama_vocab::impl::load`.
 """
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import GGUFError, UnsupportedError
+from ..errors import GGUFError, UnsupportedError, quoted
 from .pretokenize import rule_for
 
 # Token types (gguf-py `TokenType`, llama.cpp `llama_token_type`).
-NORMAL, UNKNOWN, CONTROL, USER_DEFINED, UNUSED, BYTE = 1, 2, 3, 4, 5, 6
+UNDEFINED, NORMAL, UNKNOWN, CONTROL, USER_DEFINED, UNUSED, BYTE = 0, 1, 2, 3, 4, 5, 6
+BYTE_TOKEN = re.compile(r"<0x[0-9A-Fa-f]{2}>")  # the text of a BYTE token (llama-vocab.cpp token_to_byte)
 
 BYTE_LEVEL_BPE, SENTENCEPIECE = "gpt2", "llama"     # values of tokenizer.ggml.model
 
@@ -62,13 +64,15 @@ def read_vocab(md: dict) -> Vocab:
                                f"(supported: {BYTE_LEVEL_BPE!r} byte-level BPE, "
                                f"{SENTENCEPIECE!r} SentencePiece BPE)")
     tokens = md.get(_K + "tokens")
-    if not isinstance(tokens, list) or not tokens or not isinstance(tokens[0], str):
+    if not _is_strings(tokens) or not tokens:
         raise GGUFError(f"GGUF metadata {_K}tokens is missing or not a non-empty string array")
     n = len(tokens)
-    types = _array(md, "token_type", n, np.int32, default=NORMAL)
+    types = _token_types(md, n, tokens)
     scores = _array(md, "scores", n, np.float32, default=None)
+    if scores is not None and np.isnan(scores).any():
+        raise GGUFError(f"GGUF metadata {_K}scores[{int(np.flatnonzero(np.isnan(scores))[0])}] is NaN")
     merges = md.get(_K + "merges")
-    merges_ok = isinstance(merges, list) and merges and isinstance(merges[0], str)
+    merges_ok = _is_strings(merges) and merges
     if model == BYTE_LEVEL_BPE and not merges_ok:
         raise GGUFError(f"GGUF metadata {_K}merges is missing or not a string array "
                         f"(needed by the byte-level BPE tokenizer)")
@@ -94,15 +98,40 @@ def read_vocab(md: dict) -> Vocab:
                  eog_ids=_eog_ids(tokens, ids))
 
 
+def _is_strings(value) -> bool:
+    """A GGUF string array (the reader gives list[str]; nested arrays are lists of other things)."""
+    return isinstance(value, list) and all(type(v) is str for v in value)
+
+
 def _array(md, key, n, dtype, default):
     value = md.get(_K + key)
     if value is None:
         return None if default is None else np.full(n, default, dtype)
-    arr = np.asarray(value)
-    if arr.ndim != 1 or len(arr) < n or not np.issubdtype(arr.dtype, np.number):
-        raise GGUFError(f"GGUF metadata {_K}{key} must be a numeric array of {n} entries "
-                        f"(one per token), got {type(value).__name__} of {len(value)}")
-    return arr[:n].astype(dtype)
+    kind = np.integer if np.issubdtype(dtype, np.integer) else np.number
+    if not isinstance(value, np.ndarray) or value.ndim != 1 or len(value) < n \
+            or not np.issubdtype(value.dtype, kind):
+        what = f"{value.dtype} array of {len(value)}" if isinstance(value, np.ndarray) \
+            else type(value).__name__
+        raise GGUFError(f"GGUF metadata {_K}{key} must be an array of {n} "
+                        f"{'integers' if kind is np.integer else 'numbers'} (one per token), got {what}")
+    with np.errstate(over="ignore"):        # float64 scores beyond float32 become +-inf
+        return value[:n].astype(dtype)
+
+
+def _token_types(md, n: int, tokens: list[str]) -> np.ndarray:
+    """tokenizer.ggml.token_type: integers from UNDEFINED to BYTE; every BYTE token reads <0xNN>."""
+    raw = md.get(_K + "token_type")
+    if isinstance(raw, np.ndarray) and np.issubdtype(raw.dtype, np.integer) and len(raw) >= n:
+        bad = np.flatnonzero((raw[:n] < UNDEFINED) | (raw[:n] > BYTE))
+        if bad.size:
+            raise GGUFError(f"GGUF metadata {_K}token_type[{bad[0]}] = {raw[bad[0]]} is not a token "
+                            f"type (expected {UNDEFINED} to {BYTE})")
+    types = _array(md, "token_type", n, np.int32, default=NORMAL)
+    for i in np.flatnonzero(types == BYTE).tolist():
+        if not BYTE_TOKEN.fullmatch(tokens[i]):
+            raise GGUFError(f"GGUF metadata {_K}tokens[{i}] = {quoted(tokens[i])} is marked BYTE "
+                            "but is not of the form <0xNN>")
+    return types
 
 
 def _token_id(md, key, n) -> int | None:
