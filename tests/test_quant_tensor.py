@@ -148,7 +148,7 @@ def test_resident_bytes_near_file_bytes(name):
     assert np.array_equal(t.dequantize(), before)
 
 
-@pytest.mark.parametrize("name", ["Q4_1", "Q8_0", "Q4_K"])
+@pytest.mark.parametrize("name", ["Q4_1", "Q8_0", "Q4_K", "IQ4_XS"])
 @pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")   # gguf-py on the nan scale
 def test_subnormal_and_nonfinite_block_scales(name, monkeypatch):
     """Block halves are widened exactly: zeros, subnormals and extremes in one tensor; a tensor
@@ -173,8 +173,8 @@ def test_subnormal_and_nonfinite_block_scales(name, monkeypatch):
 
 
 def test_errors_name_the_tensor():
-    with pytest.raises(UnsupportedError, match="test.IQ4_NL.*IQ4_NL"):
-        load_tensor(TensorInfo("test.IQ4_NL", 20, (1, 32), 0, 18), bytes(18))
+    with pytest.raises(UnsupportedError, match="test.IQ2_XXS.*IQ2_XXS"):
+        load_tensor(TensorInfo("test.IQ2_XXS", 16, (1, 256), 0, 66), bytes(66))
     with pytest.raises(GGUFError, match="tensor 'w'.*Q4_0"):
         load_tensor(TensorInfo("w", 2, (2, 32), 0, 18), bytes(18))
     t = _tensor("Q4_0", (2, 32), np.zeros((2, 18), np.uint8))
@@ -203,7 +203,7 @@ def test_real_model_tensors(smollm2_path, gemma3_path):
             _close(t.matvec(x), w.astype(np.float64) @ x)
 
 
-@pytest.mark.parametrize("name", ["F16", "Q4_1", "Q5_0", "Q8_0", "Q4_K", "Q6_K"])
+@pytest.mark.parametrize("name", ["F16", "Q4_1", "Q5_0", "Q8_0", "Q4_K", "Q6_K", "IQ4_NL", "IQ4_XS"])
 def test_concat_rows(name):
     """q|k|v fused into one tensor: the same weights, row blocks in order."""
     rng = np.random.default_rng(8)

@@ -2,9 +2,10 @@
 
 Every supported quant type stores, per row, blocks whose weights are
 
-    w = a * (q - offset) + c          (float32 ops in this order)
+    w = a * v(q) + c                  (float32 ops in this order)
 
-with q a small unsigned integer code (int8 for Q8_0), `a` a scale per *unit*
+with q a small unsigned integer code (int8 for Q8_0) and its value v(q) = q - offset, or
+table[q] for the non-linear types (IQ4_NL, IQ4_XS: iquants.py); `a` a scale per *unit*
 (a run of `unit` consecutive weights sharing one scale: a legacy block, or a
 K-quant sub-block) and `c` an optional additive term per unit. A type gives its
 codes, its scales and where its code bits sit (planes.py); the bit-exact
@@ -52,6 +53,8 @@ class QuantType:
     codes: Callable[[np.ndarray], np.ndarray]    # (R, NB, type_size) uint8 -> (R, U, unit) q
                                                  # (the plain decoding, for dequantize())
     scales: Callable[[np.ndarray], Scales]       # (R, NB, type_size) uint8 -> Scales
+    table: np.ndarray | None = None              # (2**code_bits,) float32: non-linear types
+                                                 # weigh code q as table[q] (offset 0)
 
 
 def halves(raw: np.ndarray) -> np.ndarray:
@@ -81,12 +84,22 @@ def _per_unit(block: np.ndarray, sub: np.ndarray | None, n_units: int) -> np.nda
     return (block[:, :, None] * sub.reshape(r, nb, per_block).astype(np.float32)).reshape(r, n_units)
 
 
+def code_values(q: np.ndarray, qtype: QuantType, out: np.ndarray) -> np.ndarray:
+    """out (float32, q's shape) = v(q): q - offset, or table[q] for the non-linear types
+    (exact: small integers either way)."""
+    if qtype.table is not None:
+        np.take(qtype.table, q, out=out, mode="clip")    # clip: unbuffered (q < len(table) anyway)
+    elif qtype.offset:
+        np.subtract(q, np.float32(qtype.offset), out=out)
+    else:
+        np.copyto(out, q)
+    return out
+
+
 def dequantize_codes(q: np.ndarray, s: Scales, qtype: QuantType) -> np.ndarray:
     """q: (R, U, unit) codes -> (R, U * unit) float32 weights, bit-exact with gguf-py."""
     n_units = q.shape[1]
-    w = q.astype(np.float32)
-    if qtype.offset:
-        w -= np.float32(qtype.offset)         # exact: small integers
+    w = code_values(q, qtype, np.empty(q.shape, np.float32))
     w *= _per_unit(s.d.astype(np.float32), s.sc, n_units)[:, :, None]
     if s.m is not None:
         w += _per_unit(s.m.astype(np.float32), s.mn, n_units)[:, :, None]
