@@ -1,6 +1,7 @@
 """Time one decoded token's worth of matvecs per weight type, vs a float32 peer.
 
-    python scripts/bench_kernels.py [--runs 5] [--types Q4_1,Q8_0] [--model smollm2|gemma3|both]
+    python scripts/bench_kernels.py [--runs 5] [--types Q4_1,Q8_0] [--model smollm2|gemma3|both|none]
+    python scripts/bench_kernels.py --model none --matvec-types Q4_0,IQ4_NL,IQ4_XS --kernels build
     python scripts/bench_kernels.py --kernels build [--prefill 64]   # + the compiled kernels (native)
     python scripts/bench_kernels.py --pyodide [...]    # all of it in Pyodide under Node, wasm kernels
 
@@ -52,7 +53,8 @@ TYPE_IDS = {info.name: tid for tid, info in GGML_TYPE_INFO.items()}
 MEMORY_CAP = 160 << 20   # bytes of distinct layer weights per configuration
 # byte offsets of the float16 fields (d, m / dmin) in one block (ggml-common.h block_* structs)
 HALF_FIELDS = {"Q4_0": [0], "Q4_1": [0, 2], "Q5_0": [0], "Q5_1": [0, 2], "Q8_0": [0],
-               "Q2_K": [80, 82], "Q3_K": [108], "Q4_K": [0, 2], "Q5_K": [0, 2], "Q6_K": [208]}
+               "Q2_K": [80, 82], "Q3_K": [108], "Q4_K": [0, 2], "Q5_K": [0, 2], "Q6_K": [208],
+               "IQ4_NL": [0], "IQ4_XS": [0]}
 
 
 def machine() -> str:
@@ -236,14 +238,14 @@ def bench_types(types: list[str], shape: tuple[int, int], runs: int, kernels: Ke
     for name in types:
         t = random_tensor(name, shape, rng)
         ms = median_ms(lambda: t.matvec(x))
-        line = (f"  {name:5s} {ms:8.3f} ms {ms * 1e6 / (shape[0] * shape[1]):6.2f} ns/weight "
+        line = (f"  {name:6s} {ms:8.3f} ms {ms * 1e6 / (shape[0] * shape[1]):6.2f} ns/weight "
                 f"{t.nbytes / (shape[0] * shape[1]):5.3f} bytes/weight")
         if kernels is not None and kernels.supports(TYPE_IDS[name]):
             w = KernelMatrix(name, shape, rng)
             ms = median_ms(lambda: kernels.matmul(w.ggml_type, w.addr, w.rows, w.cols, inputs.x_addr[w.cols],
                                                   1, inputs.out_addr))
-            numpy_out = QuantTensor.from_bytes(TensorInfo("bench", w.ggml_type, shape, 0, w.nbytes),
-                                               w.blocks.tobytes()).matvec(x)                  # (rows,)
+            numpy_out = load_tensor(TensorInfo("bench", w.ggml_type, shape, 0, w.nbytes),
+                                    w.blocks.tobytes()).matvec(x)                             # (rows,)
             err = np.linalg.norm(inputs.out[:shape[0]] - numpy_out) / np.linalg.norm(numpy_out)
             line += f"   kernel {ms:8.3f} ms {ms * 1e6 / (shape[0] * shape[1]):6.3f} ns/weight, {err:.1e} off numpy"
         print(line)
@@ -270,6 +272,7 @@ def main(argv=None) -> None:
                    help="layer weight types for the SmolLM2 token")
     p.add_argument("--model", choices=["smollm2", "gemma3", "both", "none"], default="both")
     p.add_argument("--all-types", action="store_true", help="also time one 2048x1024 matvec of every type")
+    p.add_argument("--matvec-types", metavar="T1,T2", help="also time one 2048x1024 matvec of these types")
     p.add_argument("--fused", action="store_true", help="also time with q|k|v and gate|up concatenated")
     p.add_argument("--kernels", metavar="PATH|build", help="also time the compiled kernels of this library")
     p.add_argument("--prefill", type=int, default=0, metavar="N", help="with --kernels: also an N-token prompt")
@@ -294,9 +297,10 @@ def main(argv=None) -> None:
     if args.model in ("gemma3", "both"):
         bench_model("gemma3", {"F32": {p: "F32" for p in projections}, "Q4_K_M mix": GEMMA3_MIX}, args.runs,
                     args.fused, kernels, args.prefill)
-    if args.all_types:
-        bench_types(["F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0",
-                     "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"], (2048, 1024), args.runs, kernels)
+    if args.all_types or args.matvec_types:
+        types = (["F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K",
+                  "Q5_K", "Q6_K", "IQ4_NL", "IQ4_XS"] if args.all_types else args.matvec_types.split(","))
+        bench_types(types, (2048, 1024), args.runs, kernels)
 
 
 if __name__ == "__main__":
