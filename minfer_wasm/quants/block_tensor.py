@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .codes import QuantType, all_finite, code_values, widen_steps
+from .codes import QuantType, all_finite, code_values, table_values, widen_steps
 from .planes import Planes
 from .scratch import generation, scratch
 from .tensor import QuantTensor
@@ -41,7 +41,7 @@ class _Group:
         high = None if codes is None else scratch("high", (codes.nbytes // 8,), np.uint64)
         self.steps, self.q = t.planes.unpack_plan(rows, codes, high)            # q: (U, g, S)
         self.w = scratch("codes_f32", self.q.shape, np.float32)                 # (U, g, S)
-        self.table = t.qtype.table                                              # (16,) or None
+        self.table = t.qtype.table                                              # pair table or None
         widened = scratch("halves_f32", halves.shape, np.float32)               # (H, NB, g)
         self.widen_steps = widen_steps(halves, widened, t.finite)
         d = widened[0]                                                          # (NB, g)
@@ -86,13 +86,13 @@ class _Group:
         return self.q
 
     def unpack(self) -> np.ndarray:
-        """(U, g, S) float32 codes of this group (a scratch view); the non-linear types' table
-        values, table[q]."""
+        """(U, g, S) float32 codes of this group (a scratch view); for the non-linear types their
+        values[q] (codes.table_values)."""
         codes = self.codes()
         if self.table is None:
             np.copyto(self.w, codes)
         else:
-            np.take(self.table, codes, out=self.w, mode="clip")
+            table_values(self.table, codes, self.w)
         return self.w
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .codes import QuantType, Scales, halves
+from .codes import QuantType, Scales, halves, pair_table
 from .legacy import nibbles, paired_nibbles
 from .planes import PlaneSpec
 
@@ -31,7 +31,7 @@ IQ4_NL = QuantType(type_id=20, name="IQ4_NL", block_size=32, type_size=18, unit=
                    planes=(PlaneSpec(bits=4, shift=0, source=lambda b: paired_nibbles(b[..., 2:18])),),
                    codes=lambda b: nibbles(b[..., 2:18]),
                    scales=lambda b: Scales(d=halves(b[..., 0:2])),
-                   table=KVALUES)
+                   table=pair_table(KVALUES))
 
 
 # IQ4_XS (136 B): 8 units of 32 weights
@@ -52,6 +52,6 @@ IQ4_XS = QuantType(type_id=23, name="IQ4_XS", block_size=256, type_size=136, uni
                    planes=(PlaneSpec(bits=4, shift=0, source=lambda b: paired_nibbles(_runs(b[..., 8:136]))),),
                    codes=lambda b: nibbles(_runs(b[..., 8:136])),
                    scales=_iq4_xs_scales,
-                   table=KVALUES)
+                   table=pair_table(KVALUES))
 
 I_TYPES = [IQ4_NL, IQ4_XS]
