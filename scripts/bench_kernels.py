@@ -220,34 +220,39 @@ def bench_prefill(configs: dict, kernels: Kernels, n_layers: int, xs: dict, n_ou
 
 def bench_types(types: list[str], shape: tuple[int, int], runs: int, kernels: Kernels | None = None) -> None:
     """One matvec of each type at one shape: ms and ns per weight (and through the kernels, with
-    their relative error against numpy's product of the same weights)."""
+    their relative error against numpy's product of the same weights). The types take turns
+    within each repetition, so a busy machine slows them alike."""
     rng = np.random.default_rng(1)
     x = rng.standard_normal(shape[1], dtype=np.float32)
     inputs = KernelInputs({shape[1]: x}, shape[0])
-
-    def median_ms(f) -> float:
-        f()
-        times = []
-        for _ in range(5 * runs):
-            t0 = time.perf_counter()
-            f()
-            times.append(time.perf_counter() - t0)
-        return float(np.median(times)) * 1e3
-
-    print(f"\none {shape[0]}x{shape[1]} matvec (median of {5 * runs})")
+    timers, errors, nbytes = {}, {}, {}
     for name in types:
         t = random_tensor(name, shape, rng)
-        ms = median_ms(lambda: t.matvec(x))
-        line = (f"  {name:6s} {ms:8.3f} ms {ms * 1e6 / (shape[0] * shape[1]):6.2f} ns/weight "
-                f"{t.nbytes / (shape[0] * shape[1]):5.3f} bytes/weight")
+        timers[name] = lambda t=t: t.matvec(x)
+        nbytes[name] = t.nbytes
         if kernels is not None and kernels.supports(TYPE_IDS[name]):
             w = KernelMatrix(name, shape, rng)
-            ms = median_ms(lambda: kernels.matmul(w.ggml_type, w.addr, w.rows, w.cols, inputs.x_addr[w.cols],
-                                                  1, inputs.out_addr))
+            timers["kernel " + name] = lambda w=w: kernels.matmul(w.ggml_type, w.addr, w.rows, w.cols,
+                                                                  inputs.x_addr[w.cols], 1, inputs.out_addr)
+            timers["kernel " + name]()
             numpy_out = load_tensor(TensorInfo("bench", w.ggml_type, shape, 0, w.nbytes),
                                     w.blocks.tobytes()).matvec(x)                             # (rows,)
-            err = np.linalg.norm(inputs.out[:shape[0]] - numpy_out) / np.linalg.norm(numpy_out)
-            line += f"   kernel {ms:8.3f} ms {ms * 1e6 / (shape[0] * shape[1]):6.3f} ns/weight, {err:.1e} off numpy"
+            errors[name] = np.linalg.norm(inputs.out[:shape[0]] - numpy_out) / np.linalg.norm(numpy_out)
+    times = {label: [] for label in timers}
+    for rep in range(5 * runs + 1):                   # rep 0 warms up
+        for label, f in timers.items():
+            t0 = time.perf_counter()
+            f()
+            if rep:
+                times[label].append(time.perf_counter() - t0)
+    ms = {label: float(np.median(t)) * 1e3 for label, t in times.items()}
+    print(f"\none {shape[0]}x{shape[1]} matvec (median of {5 * runs}, types interleaved)")
+    for name in types:
+        line = (f"  {name:6s} {ms[name]:8.3f} ms {ms[name] * 1e6 / (shape[0] * shape[1]):6.2f} ns/weight "
+                f"{nbytes[name] / (shape[0] * shape[1]):5.3f} bytes/weight")
+        if name in errors:
+            k = ms["kernel " + name]
+            line += f"   kernel {k:8.3f} ms {k * 1e6 / (shape[0] * shape[1]):6.3f} ns/weight, {errors[name]:.1e} off numpy"
         print(line)
 
 

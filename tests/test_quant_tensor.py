@@ -11,7 +11,7 @@ from gguf.quants import dequantize as reference
 from minfer_wasm.errors import GGUFError, UnsupportedError
 from minfer_wasm.ggml_types import row_nbytes
 from minfer_wasm.gguf import GGUFFile, TensorInfo
-from minfer_wasm.quants import QuantTensor, block_tensor, load, load_tensor, tensor
+from minfer_wasm.quants import QuantTensor, block_tensor, codes, dequantize, load, load_tensor, tensor
 from minfer_wasm.sources import FileSource
 from quant_blocks import FLOATS, HALF_FIELDS, QUANTS, random_raw, type_id
 
@@ -223,3 +223,18 @@ def test_concat_rows(name):
     other = "Q4_0" if name == "Q8_0" else "Q8_0"
     with pytest.raises(ValueError, match="one type and row length"):
         QuantTensor.concat_rows([parts[0], _tensor(other, (2, cols), random_raw(other, (2, cols), rng))], "bad")
+
+
+@pytest.mark.parametrize("pyodide", [False, True])
+@pytest.mark.parametrize("name", ["IQ4_NL", "IQ4_XS"])
+def test_table_values_both_ways(name, pyodide, monkeypatch):
+    """IQ4 code values come from np.take natively and from indexing in Pyodide, where take is
+    slow (codes.table_values): both decode bit-exactly and multiply alike."""
+    monkeypatch.setattr(codes, "_PYODIDE", pyodide)
+    shape = (ROWS, 2 * _block_size(name))
+    raw = random_raw(name, shape, np.random.default_rng(13))
+    w = reference(raw, GGMLQuantizationType[name]).reshape(shape)
+    t = _tensor(name, shape, raw, monkeypatch)
+    assert np.array_equal(t.dequantize(), w) and np.array_equal(dequantize(raw.tobytes(), type_id(name), shape), w)
+    x = np.random.default_rng(14).standard_normal((3, shape[1])).astype(np.float32)
+    _close(t.matmul(x), x.astype(np.float64) @ w.T)

@@ -21,6 +21,7 @@ a group of them into float32 with integer ops (cheaper than a float16 cast in Py
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Callable
 
@@ -28,6 +29,8 @@ import numpy as np
 
 from ..f16 import widen_ops
 from .planes import PlaneSpec, Step
+
+_PYODIDE = sys.platform == "emscripten"   # its np.take is slow (table_values)
 
 
 @dataclass
@@ -95,8 +98,13 @@ def pair_table(values: np.ndarray) -> np.ndarray:
 
 def table_values(table: np.ndarray, q: np.ndarray, out: np.ndarray) -> None:
     """out (float32, q's shape; both C-contiguous, an even last axis) = values[q] for 4-bit uint8
-    codes q and table = pair_table(values). Mode "wrap": the fastest; every index is in range."""
-    np.take(table, q.view(np.uint16), out=out.view(np.uint64), mode="wrap")
+    codes q and table = pair_table(values). Measured on 512K codes, same runs: natively take()
+    0.19 ms, indexing and a copy 0.42; in Pyodide take() 1.9-15 ms, indexing and a copy 0.6-1.7."""
+    pairs, out_pairs = q.view(np.uint16), out.view(np.uint64)
+    if _PYODIDE:
+        np.copyto(out_pairs, table[pairs])
+    else:
+        np.take(table, pairs, out=out_pairs, mode="wrap")    # "wrap": its fastest mode (all in range)
 
 
 def code_values(q: np.ndarray, qtype: QuantType, out: np.ndarray) -> np.ndarray:
