@@ -1,6 +1,7 @@
 """Time one decoded token's worth of matvecs per weight type, vs a float32 peer.
 
-    python scripts/bench_kernels.py [--runs 5] [--types Q4_1,Q8_0] [--model smollm2|gemma3|both]
+    python scripts/bench_kernels.py [--runs 5] [--types Q4_1,Q8_0] [--model smollm2|gemma3|both|none]
+    python scripts/bench_kernels.py --model none --matvec-types Q4_0,IQ4_NL,IQ4_XS --kernels build
     python scripts/bench_kernels.py --kernels build [--prefill 64]   # + the compiled kernels (native)
     python scripts/bench_kernels.py --pyodide [...]    # all of it in Pyodide under Node, wasm kernels
 
@@ -52,7 +53,8 @@ TYPE_IDS = {info.name: tid for tid, info in GGML_TYPE_INFO.items()}
 MEMORY_CAP = 160 << 20   # bytes of distinct layer weights per configuration
 # byte offsets of the float16 fields (d, m / dmin) in one block (ggml-common.h block_* structs)
 HALF_FIELDS = {"Q4_0": [0], "Q4_1": [0, 2], "Q5_0": [0], "Q5_1": [0, 2], "Q8_0": [0],
-               "Q2_K": [80, 82], "Q3_K": [108], "Q4_K": [0, 2], "Q5_K": [0, 2], "Q6_K": [208]}
+               "Q2_K": [80, 82], "Q3_K": [108], "Q4_K": [0, 2], "Q5_K": [0, 2], "Q6_K": [208],
+               "IQ4_NL": [0], "IQ4_XS": [0]}
 
 
 def machine() -> str:
@@ -218,34 +220,39 @@ def bench_prefill(configs: dict, kernels: Kernels, n_layers: int, xs: dict, n_ou
 
 def bench_types(types: list[str], shape: tuple[int, int], runs: int, kernels: Kernels | None = None) -> None:
     """One matvec of each type at one shape: ms and ns per weight (and through the kernels, with
-    their relative error against numpy's product of the same weights)."""
+    their relative error against numpy's product of the same weights). The types take turns
+    within each repetition, so a busy machine slows them alike."""
     rng = np.random.default_rng(1)
     x = rng.standard_normal(shape[1], dtype=np.float32)
     inputs = KernelInputs({shape[1]: x}, shape[0])
-
-    def median_ms(f) -> float:
-        f()
-        times = []
-        for _ in range(5 * runs):
-            t0 = time.perf_counter()
-            f()
-            times.append(time.perf_counter() - t0)
-        return float(np.median(times)) * 1e3
-
-    print(f"\none {shape[0]}x{shape[1]} matvec (median of {5 * runs})")
+    timers, errors, nbytes = {}, {}, {}
     for name in types:
         t = random_tensor(name, shape, rng)
-        ms = median_ms(lambda: t.matvec(x))
-        line = (f"  {name:5s} {ms:8.3f} ms {ms * 1e6 / (shape[0] * shape[1]):6.2f} ns/weight "
-                f"{t.nbytes / (shape[0] * shape[1]):5.3f} bytes/weight")
+        timers[name] = lambda t=t: t.matvec(x)
+        nbytes[name] = t.nbytes
         if kernels is not None and kernels.supports(TYPE_IDS[name]):
             w = KernelMatrix(name, shape, rng)
-            ms = median_ms(lambda: kernels.matmul(w.ggml_type, w.addr, w.rows, w.cols, inputs.x_addr[w.cols],
-                                                  1, inputs.out_addr))
-            numpy_out = QuantTensor.from_bytes(TensorInfo("bench", w.ggml_type, shape, 0, w.nbytes),
-                                               w.blocks.tobytes()).matvec(x)                  # (rows,)
-            err = np.linalg.norm(inputs.out[:shape[0]] - numpy_out) / np.linalg.norm(numpy_out)
-            line += f"   kernel {ms:8.3f} ms {ms * 1e6 / (shape[0] * shape[1]):6.3f} ns/weight, {err:.1e} off numpy"
+            timers["kernel " + name] = lambda w=w: kernels.matmul(w.ggml_type, w.addr, w.rows, w.cols,
+                                                                  inputs.x_addr[w.cols], 1, inputs.out_addr)
+            timers["kernel " + name]()
+            numpy_out = load_tensor(TensorInfo("bench", w.ggml_type, shape, 0, w.nbytes),
+                                    w.blocks.tobytes()).matvec(x)                             # (rows,)
+            errors[name] = np.linalg.norm(inputs.out[:shape[0]] - numpy_out) / np.linalg.norm(numpy_out)
+    times = {label: [] for label in timers}
+    for rep in range(5 * runs + 1):                   # rep 0 warms up
+        for label, f in timers.items():
+            t0 = time.perf_counter()
+            f()
+            if rep:
+                times[label].append(time.perf_counter() - t0)
+    ms = {label: float(np.median(t)) * 1e3 for label, t in times.items()}
+    print(f"\none {shape[0]}x{shape[1]} matvec (median of {5 * runs}, types interleaved)")
+    for name in types:
+        line = (f"  {name:6s} {ms[name]:8.3f} ms {ms[name] * 1e6 / (shape[0] * shape[1]):6.2f} ns/weight "
+                f"{nbytes[name] / (shape[0] * shape[1]):5.3f} bytes/weight")
+        if name in errors:
+            k = ms["kernel " + name]
+            line += f"   kernel {k:8.3f} ms {k * 1e6 / (shape[0] * shape[1]):6.3f} ns/weight, {errors[name]:.1e} off numpy"
         print(line)
 
 
@@ -270,6 +277,7 @@ def main(argv=None) -> None:
                    help="layer weight types for the SmolLM2 token")
     p.add_argument("--model", choices=["smollm2", "gemma3", "both", "none"], default="both")
     p.add_argument("--all-types", action="store_true", help="also time one 2048x1024 matvec of every type")
+    p.add_argument("--matvec-types", metavar="T1,T2", help="also time one 2048x1024 matvec of these types")
     p.add_argument("--fused", action="store_true", help="also time with q|k|v and gate|up concatenated")
     p.add_argument("--kernels", metavar="PATH|build", help="also time the compiled kernels of this library")
     p.add_argument("--prefill", type=int, default=0, metavar="N", help="with --kernels: also an N-token prompt")
@@ -294,9 +302,10 @@ def main(argv=None) -> None:
     if args.model in ("gemma3", "both"):
         bench_model("gemma3", {"F32": {p: "F32" for p in projections}, "Q4_K_M mix": GEMMA3_MIX}, args.runs,
                     args.fused, kernels, args.prefill)
-    if args.all_types:
-        bench_types(["F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0",
-                     "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"], (2048, 1024), args.runs, kernels)
+    if args.all_types or args.matvec_types:
+        types = (["F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K",
+                  "Q5_K", "Q6_K", "IQ4_NL", "IQ4_XS"] if args.all_types else args.matvec_types.split(","))
+        bench_types(types, (2048, 1024), args.runs, kernels)
 
 
 if __name__ == "__main__":

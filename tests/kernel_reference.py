@@ -19,7 +19,7 @@ import numpy as np
 from minfer_wasm.ggml_types import GGML_TYPE_INFO
 from minfer_wasm.quants import dequantize
 
-KERNEL_TYPES = ["F32", "F16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q4_K", "Q5_K", "Q6_K"]
+KERNEL_TYPES = ["F32", "F16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "IQ4_XS"]
 TYPE_IDS = {info.name: tid for tid, info in GGML_TYPE_INFO.items()}
 FLOAT_KERNELS = ("F32", "F16")
 

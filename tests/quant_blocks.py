@@ -2,7 +2,7 @@
 
 Blocks come from gguf-py's reference quantizer where it has one (legacy types)
 or are random bytes whose f16 scale fields are overwritten with finite halves
-(the K-quants, and the legacy types again to reach every bit pattern).
+(the K-quants and IQ4 types, and the legacy types again to reach every bit pattern).
 """
 
 import numpy as np
@@ -14,6 +14,7 @@ from gguf.quants import quantize
 HALF_FIELDS = {
     "Q4_0": [0], "Q4_1": [0, 2], "Q5_0": [0], "Q5_1": [0, 2], "Q8_0": [0],
     "Q2_K": [80, 82], "Q3_K": [108], "Q4_K": [0, 2], "Q5_K": [0, 2], "Q6_K": [208],
+    "IQ4_NL": [0], "IQ4_XS": [0],
 }
 FLOATS = ["F32", "F16", "BF16"]
 QUANTS = list(HALF_FIELDS)

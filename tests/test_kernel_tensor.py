@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 from gguf import GGMLQuantizationType
+from gguf.constants import GGML_QUANT_SIZES
 from gguf.quants import dequantize as reference
 
 from minfer_wasm.context import TokenContext
@@ -24,7 +25,7 @@ ROWS = 37
 
 
 def _raw(name: str, rows: int, seed: int) -> tuple[np.ndarray, tuple[int, int]]:
-    cols = 256 if name.endswith("_K") else 96
+    cols = 256 if GGML_QUANT_SIZES[GGMLQuantizationType[name]][0] == 256 else 96
     shape = (rows, cols)
     return random_raw(name, shape, np.random.default_rng(seed)), shape
 

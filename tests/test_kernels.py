@@ -72,7 +72,7 @@ def test_out_stride_writes_only_its_rows(kernels, name, rows):
     assert np.isnan(got[:, rows:]).all() and np.isnan(out[3 * stride:]).all()
 
 
-@pytest.mark.parametrize("name", ["Q4_0", "Q4_1", "Q5_0", "Q8_0", "Q4_K", "Q5_K", "Q6_K"])
+@pytest.mark.parametrize("name", ["Q4_0", "Q4_1", "Q5_0", "Q8_0", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "IQ4_XS"])
 def test_special_block_scales(kernels, name):
     """Zero, subnormal and extreme halves widen exactly; an inf or nan scale (never in real
     models) makes its row non-finite as in the reference, and no other row."""

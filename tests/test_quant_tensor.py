@@ -11,7 +11,7 @@ from gguf.quants import dequantize as reference
 from minfer_wasm.errors import GGUFError, UnsupportedError
 from minfer_wasm.ggml_types import row_nbytes
 from minfer_wasm.gguf import GGUFFile, TensorInfo
-from minfer_wasm.quants import QuantTensor, block_tensor, load, load_tensor, tensor
+from minfer_wasm.quants import QuantTensor, block_tensor, codes, dequantize, load, load_tensor, tensor
 from minfer_wasm.sources import FileSource
 from quant_blocks import FLOATS, HALF_FIELDS, QUANTS, random_raw, type_id
 
@@ -148,7 +148,7 @@ def test_resident_bytes_near_file_bytes(name):
     assert np.array_equal(t.dequantize(), before)
 
 
-@pytest.mark.parametrize("name", ["Q4_1", "Q8_0", "Q4_K"])
+@pytest.mark.parametrize("name", ["Q4_1", "Q8_0", "Q4_K", "IQ4_XS"])
 @pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")   # gguf-py on the nan scale
 def test_subnormal_and_nonfinite_block_scales(name, monkeypatch):
     """Block halves are widened exactly: zeros, subnormals and extremes in one tensor; a tensor
@@ -173,8 +173,8 @@ def test_subnormal_and_nonfinite_block_scales(name, monkeypatch):
 
 
 def test_errors_name_the_tensor():
-    with pytest.raises(UnsupportedError, match="test.IQ4_NL.*IQ4_NL"):
-        load_tensor(TensorInfo("test.IQ4_NL", 20, (1, 32), 0, 18), bytes(18))
+    with pytest.raises(UnsupportedError, match="test.IQ2_XXS.*IQ2_XXS"):
+        load_tensor(TensorInfo("test.IQ2_XXS", 16, (1, 256), 0, 66), bytes(66))
     with pytest.raises(GGUFError, match="tensor 'w'.*Q4_0"):
         load_tensor(TensorInfo("w", 2, (2, 32), 0, 18), bytes(18))
     t = _tensor("Q4_0", (2, 32), np.zeros((2, 18), np.uint8))
@@ -203,7 +203,7 @@ def test_real_model_tensors(smollm2_path, gemma3_path):
             _close(t.matvec(x), w.astype(np.float64) @ x)
 
 
-@pytest.mark.parametrize("name", ["F16", "Q4_1", "Q5_0", "Q8_0", "Q4_K", "Q6_K"])
+@pytest.mark.parametrize("name", ["F16", "Q4_1", "Q5_0", "Q8_0", "Q4_K", "Q6_K", "IQ4_NL", "IQ4_XS"])
 def test_concat_rows(name):
     """q|k|v fused into one tensor: the same weights, row blocks in order."""
     rng = np.random.default_rng(8)
@@ -223,3 +223,18 @@ def test_concat_rows(name):
     other = "Q4_0" if name == "Q8_0" else "Q8_0"
     with pytest.raises(ValueError, match="one type and row length"):
         QuantTensor.concat_rows([parts[0], _tensor(other, (2, cols), random_raw(other, (2, cols), rng))], "bad")
+
+
+@pytest.mark.parametrize("pyodide", [False, True])
+@pytest.mark.parametrize("name", ["IQ4_NL", "IQ4_XS"])
+def test_table_values_both_ways(name, pyodide, monkeypatch):
+    """IQ4 code values come from np.take natively and from indexing in Pyodide, where take is
+    slow (codes.table_values): both decode bit-exactly and multiply alike."""
+    monkeypatch.setattr(codes, "_PYODIDE", pyodide)
+    shape = (ROWS, 2 * _block_size(name))
+    raw = random_raw(name, shape, np.random.default_rng(13))
+    w = reference(raw, GGMLQuantizationType[name]).reshape(shape)
+    t = _tensor(name, shape, raw, monkeypatch)
+    assert np.array_equal(t.dequantize(), w) and np.array_equal(dequantize(raw.tobytes(), type_id(name), shape), w)
+    x = np.random.default_rng(14).standard_normal((3, shape[1])).astype(np.float32)
+    _close(t.matmul(x), x.astype(np.float64) @ w.T)

@@ -5,8 +5,8 @@ Storage (the file's bytes for legacy types; K-quants a little more, scales unpac
     halves   (H, NB, R) float16: block scale d, and offset m (min; -dmin for K-quants)
     sc, mn   (U, R) integer sub-block scale / min (K-quants)
 A group of rows is unpacked into reused scratch and cast to float32 codes
-q (U, g, S), its halves widened to float32 (codes.widen_steps); then, for
-w = a * (q - offset) + c with a, c per unit:
+q (U, g, S) (for the non-linear types, their table values), its halves widened to float32
+(codes.widen_steps); then, for w = a * (q - offset) + c with a, c per unit:
   matvec (and matmul of a short prompt): one batched matmul gives every unit's
           dot q[u] . x[u]; the format's algebra finishes the rows without forming w:
           y[r] = sum_u a[u,r] * (q[u,r] . x[u] - offset * sum(x[u])) + c[u,r] * sum(x[u])
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .codes import QuantType, all_finite, widen_steps
+from .codes import QuantType, all_finite, code_values, table_values, widen_steps
 from .planes import Planes
 from .scratch import generation, scratch
 from .tensor import QuantTensor
@@ -41,6 +41,7 @@ class _Group:
         high = None if codes is None else scratch("high", (codes.nbytes // 8,), np.uint64)
         self.steps, self.q = t.planes.unpack_plan(rows, codes, high)            # q: (U, g, S)
         self.w = scratch("codes_f32", self.q.shape, np.float32)                 # (U, g, S)
+        self.table = t.qtype.table                                              # pair table or None
         widened = scratch("halves_f32", halves.shape, np.float32)               # (H, NB, g)
         self.widen_steps = widen_steps(halves, widened, t.finite)
         d = widened[0]                                                          # (NB, g)
@@ -85,8 +86,13 @@ class _Group:
         return self.q
 
     def unpack(self) -> np.ndarray:
-        """(U, g, S) float32 codes of this group (a scratch view)."""
-        np.copyto(self.w, self.codes())
+        """(U, g, S) float32 codes of this group (a scratch view); for the non-linear types their
+        values[q] (codes.table_values)."""
+        codes = self.codes()
+        if self.table is None:
+            np.copyto(self.w, codes)
+        else:
+            table_values(self.table, codes, self.w)
         return self.w
 
 
@@ -169,7 +175,7 @@ class BlockTensor(QuantTensor):
                 np.add(y, np.matmul(xs_t, gr.offsets()), out=y)                # + sum_u xs[u] * c[u, r]
 
     def _dequantize_group(self, rows) -> np.ndarray:
-        """(g, cols) float32 weights of `rows` (slice or ids), bit-exact: w = a * (q - offset) + c;
+        """(g, cols) float32 weights of `rows` (slice or ids), bit-exact: w = a * v(q) + c;
         a scratch view. Codes go row-major while still bytes (the cheapest transpose)."""
         gr = _Group(self, rows)
         gr.widen()
@@ -177,11 +183,7 @@ class BlockTensor(QuantTensor):
         n_units, g, unit = q.shape
         q_rows = scratch("codes_rows", (g, n_units, unit), q.dtype)
         np.copyto(q_rows, q.transpose(1, 0, 2))
-        w = scratch("rows_f32", (g, n_units, unit), np.float32)                 # (g, U, S)
-        if self.qtype.offset:
-            np.subtract(q_rows, np.float32(self.qtype.offset), out=w)
-        else:
-            np.copyto(w, q_rows)
+        w = code_values(q_rows, self.qtype, scratch("rows_f32", (g, n_units, unit), np.float32))  # (g, U, S)
         np.multiply(w, gr.scale().transpose(1, 0, 2), out=w)
         if gr.m is not None:
             np.add(w, gr.offsets().T[:, :, None], out=w)

@@ -2,11 +2,12 @@
 
 Every supported quant type stores, per row, blocks whose weights are
 
-    w = a * (q - offset) + c          (float32 ops in this order)
+    w = a * v(q) + c                  (float32 ops in this order)
 
-with q a small unsigned integer code (int8 for Q8_0), `a` a scale per *unit*
-(a run of `unit` consecutive weights sharing one scale: a legacy block, or a
-K-quant sub-block) and `c` an optional additive term per unit. A type gives its
+with q a small unsigned integer code (int8 for Q8_0) and its value v(q) = q - offset, or
+values[q] from a table for the non-linear types (IQ4_NL, IQ4_XS: iquants.py); `a` a
+scale per *unit* (a run of `unit` consecutive weights sharing one scale: a legacy block,
+or a K-quant sub-block) and `c` an optional additive term per unit. A type gives its
 codes, its scales and where its code bits sit (planes.py); the bit-exact
 dequantizer here and the kernels in block_tensor.py are shared by all types.
 
@@ -20,6 +21,7 @@ a group of them into float32 with integer ops (cheaper than a float16 cast in Py
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Callable
 
@@ -27,6 +29,8 @@ import numpy as np
 
 from ..f16 import widen_ops
 from .planes import PlaneSpec, Step
+
+_PYODIDE = sys.platform == "emscripten"   # its np.take is slow (table_values)
 
 
 @dataclass
@@ -52,6 +56,8 @@ class QuantType:
     codes: Callable[[np.ndarray], np.ndarray]    # (R, NB, type_size) uint8 -> (R, U, unit) q
                                                  # (the plain decoding, for dequantize())
     scales: Callable[[np.ndarray], Scales]       # (R, NB, type_size) uint8 -> Scales
+    table: np.ndarray | None = None              # non-linear types (offset 0) weigh code q as
+                                                 # values[q]: pair_table(values)
 
 
 def halves(raw: np.ndarray) -> np.ndarray:
@@ -81,12 +87,42 @@ def _per_unit(block: np.ndarray, sub: np.ndarray | None, n_units: int) -> np.nda
     return (block[:, :, None] * sub.reshape(r, nb, per_block).astype(np.float32)).reshape(r, n_units)
 
 
+def pair_table(values: np.ndarray) -> np.ndarray:
+    """(16,) float32 values of 4-bit codes -> (0xF10,) uint64 whose entry lo | hi << 8 holds the
+    float32 pair (values[lo], values[hi]): two neighbouring uint8 codes, read as one uint16,
+    look up both values in one take() (1.8x faster than a take() per code)."""
+    i = np.arange(0xF10)
+    pairs = np.stack([values[i & 15], values[i >> 8 & 15]], axis=-1).astype(np.float32)   # (0xF10, 2)
+    return pairs.view(np.uint64).reshape(-1)
+
+
+def table_values(table: np.ndarray, q: np.ndarray, out: np.ndarray) -> None:
+    """out (float32, q's shape; both C-contiguous, an even last axis) = values[q] for 4-bit uint8
+    codes q and table = pair_table(values). Measured on 512K codes, same runs: natively take()
+    0.19 ms, indexing and a copy 0.42; in Pyodide take() 1.9-15 ms, indexing and a copy 0.6-1.7."""
+    pairs, out_pairs = q.view(np.uint16), out.view(np.uint64)
+    if _PYODIDE:
+        np.copyto(out_pairs, table[pairs])
+    else:
+        np.take(table, pairs, out=out_pairs, mode="wrap")    # "wrap": its fastest mode (all in range)
+
+
+def code_values(q: np.ndarray, qtype: QuantType, out: np.ndarray) -> np.ndarray:
+    """out (float32, q's shape) = v(q): q - offset, or values[q] for the non-linear types
+    (exact: small integers either way)."""
+    if qtype.table is not None:
+        table_values(qtype.table, np.ascontiguousarray(q), out)
+    elif qtype.offset:
+        np.subtract(q, np.float32(qtype.offset), out=out)
+    else:
+        np.copyto(out, q)
+    return out
+
+
 def dequantize_codes(q: np.ndarray, s: Scales, qtype: QuantType) -> np.ndarray:
     """q: (R, U, unit) codes -> (R, U * unit) float32 weights, bit-exact with gguf-py."""
     n_units = q.shape[1]
-    w = q.astype(np.float32)
-    if qtype.offset:
-        w -= np.float32(qtype.offset)         # exact: small integers
+    w = code_values(q, qtype, np.empty(q.shape, np.float32))
     w *= _per_unit(s.d.astype(np.float32), s.sc, n_units)[:, :, None]
     if s.m is not None:
         w += _per_unit(s.m.astype(np.float32), s.mn, n_units)[:, :, None]

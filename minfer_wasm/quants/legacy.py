@@ -22,7 +22,7 @@ QK = 32   # weights per block, and per unit (one scale per block)
 _LOW = np.uint64(0x0F0F0F0F0F0F0F0F)
 
 
-def _nibbles(qs: np.ndarray) -> np.ndarray:
+def nibbles(qs: np.ndarray) -> np.ndarray:
     """(R, NB, 16) packed bytes -> (R, NB, 32) codes: low nibbles are w[0..15], high w[16..31]."""
     return np.concatenate([qs & 0x0F, qs >> 4], axis=-1)
 
@@ -36,7 +36,7 @@ def _with_high_bits(low: np.ndarray, qh: np.ndarray) -> np.ndarray:
     return low | (_high_bits(qh) << 4)
 
 
-def _paired_nibbles(qs: np.ndarray) -> np.ndarray:
+def paired_nibbles(qs: np.ndarray) -> np.ndarray:
     """(R, NB, 16) qs -> (R, ceil(NB/2), 32) plane bytes: byte l = q[2i][l] | q[2i+1][l] << 4,
     straight from the packed nibbles (8 bytes per uint64 op)."""
     r, nb = qs.shape[:2]
@@ -51,7 +51,7 @@ def _paired_nibbles(qs: np.ndarray) -> np.ndarray:
 
 def _nibble_plane(start: int) -> PlaneSpec:
     """The 4-bit codes in qs = bytes start..start+15, blocks 2i and 2i+1 sharing plane bytes."""
-    return PlaneSpec(bits=4, shift=0, source=lambda b: _paired_nibbles(b[..., start:start + 16]))
+    return PlaneSpec(bits=4, shift=0, source=lambda b: paired_nibbles(b[..., start:start + 16]))
 
 
 def _bit4_plane(start: int) -> PlaneSpec:
@@ -70,26 +70,26 @@ def _d_m(b):
 # Q4_0 (18 B)  | d:f16 | qs[16]: qs[j] = q[j] | q[j+16] << 4 |        w = d * (q - 8)
 Q4_0 = QuantType(type_id=2, name="Q4_0", block_size=QK, type_size=18, unit=QK, offset=8, code_bits=4,
                  planes=(_nibble_plane(2),),
-                 codes=lambda b: _nibbles(b[..., 2:18]),
+                 codes=lambda b: nibbles(b[..., 2:18]),
                  scales=_d)
 
 # Q4_1 (20 B)  | d:f16 | m:f16 | qs[16] (as Q4_0) |                   w = d * q + m
 Q4_1 = QuantType(type_id=3, name="Q4_1", block_size=QK, type_size=20, unit=QK, offset=0, code_bits=4,
                  planes=(_nibble_plane(4),),
-                 codes=lambda b: _nibbles(b[..., 4:20]),
+                 codes=lambda b: nibbles(b[..., 4:20]),
                  scales=_d_m)
 
 # Q5_0 (22 B)  | d:f16 | qh:u32 | qs[16] (as Q4_0) |                  w = d * (q - 16)
 #              q[j] (5 bits) = nibble from qs | (bit j of qh) << 4
 Q5_0 = QuantType(type_id=6, name="Q5_0", block_size=QK, type_size=22, unit=QK, offset=16, code_bits=5,
                  planes=(_nibble_plane(6), _bit4_plane(2)),
-                 codes=lambda b: _with_high_bits(_nibbles(b[..., 6:22]), b[..., 2:6]),
+                 codes=lambda b: _with_high_bits(nibbles(b[..., 6:22]), b[..., 2:6]),
                  scales=_d)
 
 # Q5_1 (24 B)  | d:f16 | m:f16 | qh:u32 | qs[16] (as Q5_0) |           w = d * q + m
 Q5_1 = QuantType(type_id=7, name="Q5_1", block_size=QK, type_size=24, unit=QK, offset=0, code_bits=5,
                  planes=(_nibble_plane(8), _bit4_plane(4)),
-                 codes=lambda b: _with_high_bits(_nibbles(b[..., 8:24]), b[..., 4:8]),
+                 codes=lambda b: _with_high_bits(nibbles(b[..., 8:24]), b[..., 4:8]),
                  scales=_d_m)
 
 # Q8_0 (34 B)  | d:f16 | qs[32]: int8 q[j] |                          w = d * q

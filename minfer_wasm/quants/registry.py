@@ -1,9 +1,10 @@
 """The one table of supported tensor types, by ggml type id, and the checks that find a
 tensor's entry and cut its bytes into blocks.
 
-Plain floats (floats.py), the 32-weight block formats (legacy.py) and the K-quants
-(kquants.py). Adding a type is one section in the file of its family: its block
-drawn in a comment, its codes, scales and planes, and its entry in that file's list.
+Plain floats (floats.py), the 32-weight block formats (legacy.py), the K-quants
+(kquants.py) and the non-linear IQ4 formats (iquants.py). Adding a type is one section
+in the file of its family: its block drawn in a comment, its codes, scales and planes,
+and its entry in that file's list.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from ..errors import GGUFError, UnsupportedError
 from ..ggml_types import ggml_type_name
 from .codes import QuantType, dequantize_codes
 from .floats import FLOAT_TYPES, FloatType
+from .iquants import I_TYPES
 from .kquants import K_TYPES
 from .legacy import LEGACY_TYPES
 
-GGML_TYPES: dict[int, QuantType | FloatType] = {t.type_id: t for t in FLOAT_TYPES + LEGACY_TYPES + K_TYPES}
+GGML_TYPES: dict[int, QuantType | FloatType] = {t.type_id: t for t in
+                                                FLOAT_TYPES + LEGACY_TYPES + K_TYPES + I_TYPES}
 
 
 def lookup(ggml_type: int, what: str = "tensor") -> QuantType | FloatType:
