@@ -13,7 +13,9 @@ import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import numpy as np
 import pytest
+from gguf import GGUFWriter
 from playwright.sync_api import expect
 
 from minfer_wasm.context import TokenContext
@@ -236,6 +238,32 @@ def test_a_failed_load_keeps_the_model_and_leaves_no_cache_entries(page, server,
     assert error["kind"] == kind and detail in error["message"] and not error["unloaded"]
     assert page.evaluate("engine.info") == before
     assert page.evaluate(CACHE_URLS) == [before["source"]]
+    answer = chat(page, [{"role": "user", "content": "Say hi."}], max_tokens=4, **GREEDY)["result"]["text"]
+    assert answer == native_answer(native_chat(native_engine), "Say hi.", 4)
+
+
+ENGINE_KINDS = {"SourceError", "GGUFError", "UnsupportedError", "OutOfMemoryError", "ContextOverflowError",
+                "TemplateError", "SamplingError", "RequestError", "InternalError", "AbortError"}
+
+
+def test_a_value_python_cannot_hold_is_a_typed_error(page, server, native_engine):
+    """llama.block_count = 2**31 once made the page show a raw OverflowError: whatever the
+    engine says of it now, the kind is one of its own error classes, and the model stays."""
+    writer = GGUFWriter(server.site / "models" / "huge-block-count.gguf", "llama")
+    for key, value in (("block_count", 2**31), ("context_length", 2048), ("embedding_length", 64),
+                       ("feed_forward_length", 128), ("attention.head_count", 4)):
+        writer.add_uint32(f"llama.{key}", value)
+    writer.add_float32("llama.attention.layer_norm_rms_epsilon", 1e-5)
+    writer.add_token_list(["a", "b", "c", "d"])
+    writer.add_tensor("token_embd.weight", np.zeros((4, 64), np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    before = page.evaluate("engine.info")
+    error = error_of(page, "engine.load({model: 'models/huge-block-count.gguf'})")
+    assert error["kind"] in ENGINE_KINDS - {"AbortError"}, error
+    assert page.evaluate("engine.info") == before
     answer = chat(page, [{"role": "user", "content": "Say hi."}], max_tokens=4, **GREEDY)["result"]["text"]
     assert answer == native_answer(native_chat(native_engine), "Say hi.", 4)
 
