@@ -21,7 +21,7 @@ from playwright.sync_api import expect
 from minfer_wasm.context import TokenContext
 from minfer_wasm.generate import generate
 from minfer_wasm.sampling import SamplingParams
-from pagekit import ANSWER_TIMEOUT_MS, READY_TIMEOUT_MS, native_answer, native_chat
+from pagekit import ANSWER_TIMEOUT_MS, NO_RANGE, READY_TIMEOUT_MS, native_answer, native_chat
 
 MODULE = "web/minfer.js"
 GREEDY = {"temperature": 0}
@@ -231,6 +231,7 @@ CACHE_URLS = """async () => {
 @pytest.mark.parametrize("url, kind, detail", [
     ("models/missing.gguf", "SourceError", "404"),
     ("index.html", "GGUFError", "GGUF"),
+    (f"{NO_RANGE[1:]}index.html", "SourceError", "HTML page, not a model"),    # a wrong URL, not "no Range"
 ])
 def test_a_failed_load_keeps_the_model_and_leaves_no_cache_entries(page, server, native_engine, url, kind, detail):
     before = page.evaluate("engine.info")
