@@ -42,7 +42,8 @@
  *     then one final {text: "", done: true, ...result}. The result is also engine.lastResult:
  *     {text (the whole answer), stop_reason: "eog" | "stop" | "length" | "interrupted",
  *      prompt_tokens_evaluated, positions_evaluated, n_ctx_used, timings: {prompt_tokens,
- *      prompt_s, prompt_tps, decode_tokens, decode_s, decode_tps, ttft_s}, profile}.
+ *      prompt_s, prompt_tps, decode_tokens, decode_s, decode_tps, ttft_s}, profile,
+ *      heap_bytes (the worker's wasm heap after the answer)}.
  *     Leaving the loop early (break) stops the answer, as engine.stop() does.
  *   engine.stop()          end the running answer after the current token; its stream ends with
  *                          stop_reason "interrupted" and the text so far is the partial answer
@@ -59,6 +60,7 @@
  * UnsupportedError, OutOfMemoryError, ContextOverflowError, TemplateError, SamplingError,
  * RequestError (a bad message or option), InternalError (a bug), or AbortError (the load was
  * cancelled by its signal or by a newer load). error.fatal: the worker died; Minfer.load again.
+ * error.heap_bytes: the worker's wasm heap when it failed (when known).
  *
  * Models kept in Cache Storage (a URL model is stored as it downloads and read from there the
  * next time, also offline):
@@ -78,16 +80,18 @@ const SAMPLING_FIELDS = ["temperature", "top_k", "top_p", "min_p", "repeat_penal
 
 /* An engine error: kind is the engine's error class name (see the header). */
 export class MinferError extends Error {
-  constructor(kind, message, { fatal = false, unloaded = false } = {}) {
+  constructor(kind, message, { fatal = false, unloaded = false, heap_bytes } = {}) {
     super(message);
     this.name = kind;
     this.kind = kind;
     this.fatal = fatal;
     this.unloaded = unloaded;
+    this.heap_bytes = heap_bytes;
   }
 }
 
-const fromReply = (msg) => new MinferError(msg.kind, msg.message, { fatal: msg.fatal, unloaded: msg.unloaded });
+const fromReply = (msg) => new MinferError(msg.kind, msg.message,
+                                           { fatal: msg.fatal, unloaded: msg.unloaded, heap_bytes: msg.heap_bytes });
 
 /* Download speed and time left from the progress messages of one load. */
 class Rate {

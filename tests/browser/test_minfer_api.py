@@ -13,13 +13,16 @@ import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import gguf
 import numpy as np
 import pytest
 from gguf import GGUFWriter
+from gguf.scripts.gguf_new_metadata import MetadataDetails, copy_with_new_metadata
 from playwright.sync_api import expect
 
 from minfer_wasm.context import TokenContext
 from minfer_wasm.generate import generate
+from minfer_wasm.native import model_store
 from minfer_wasm.sampling import SamplingParams
 from pagekit import ANSWER_TIMEOUT_MS, NO_RANGE, READY_TIMEOUT_MS, native_answer, native_chat
 
@@ -158,6 +161,7 @@ def test_a_multi_turn_conversation_reuses_the_cache(page, native_engine):
     assert evaluated == reference.last_timings.prompt_tokens
     assert 0 < evaluated < len(native_engine.encode_chat(messages)) // 2
     assert set(second["result"]["timings"]) >= {"ttft_s", "decode_tps", "prompt_tokens"}
+    assert second["result"]["heap_bytes"] >= page.info["heap_bytes"]
 
 
 def test_complete_continues_text_like_the_cli_generate(page, native_engine):
@@ -295,6 +299,53 @@ def test_stalled_loads_fail_or_are_cancelled_and_the_default_model_works(page, h
     assert cancelled == ["AbortError", "AbortError", before["name"]]
     answer = chat(page, [{"role": "user", "content": "Say hi."}], max_tokens=4, **GREEDY)["result"]["text"]
     assert answer == native_answer(native_chat(native_engine), "Say hi.", 4)
+
+
+def model_copy(dest, metadata: dict) -> None:
+    """The built-in model with some metadata set (gguf-py's gguf-new-metadata, as a library)."""
+    reader = gguf.GGUFReader(model_store.pull(model_store.DEFAULT_MODEL, log=lambda _: None), "r")
+    arch = reader.get_field(gguf.Keys.General.ARCHITECTURE).contents()
+    writer = GGUFWriter(dest, arch=arch, endianess=reader.endianess)
+    copy_with_new_metadata(reader, writer, metadata, [])
+
+
+def back_to_the_built_in_model(page, copy: str) -> None:
+    """Forget the copy `copy` (a URL relative to the site) and load the built-in model again."""
+    page.evaluate("""async (copy) => {
+        await Minfer.deleteCachedModel(new URL(copy, location.href).href);
+        await engine.load({});
+    }""", copy)
+
+
+def test_sampling_defaults_come_from_the_gguf_first(page, server):
+    model_copy(server.site / "models" / "with-sampling.gguf", {
+        "general.sampling.temp": MetadataDetails(gguf.GGUFValueType.FLOAT32, 0.5),
+        "general.sampling.top_k": MetadataDetails(gguf.GGUFValueType.INT32, 20)})
+    info = page.evaluate("engine.load({model: 'models/with-sampling.gguf'})")
+    assert info["sampling_source"] == "gguf"
+    # the GGUF's values, the catalogue's preset (general.basename names SmolLM2) for top_p, the engine's for the rest
+    assert info["sampling_defaults"] == {"temperature": 0.5, "top_k": 20, "top_p": 0.9, "min_p": 0.05,
+                                         "repeat_penalty": 1.0}
+    back_to_the_built_in_model(page, "models/with-sampling.gguf")
+
+
+@pytest.mark.parametrize("template", [
+    "{% for i in range(100000) %}{% for j in range(100000) %}{{ i }}{% endfor %}{% endfor %}",
+    "{{ 'ab' * 1000000000 }}",
+])
+def test_a_hostile_template_is_a_typed_error_within_the_heap_budget(page, server, native_engine, template):
+    model_copy(server.site / "models" / "hostile.gguf", {
+        gguf.Keys.Tokenizer.CHAT_TEMPLATE: MetadataDetails(gguf.GGUFValueType.STRING, template)})
+    loaded = page.evaluate("engine.load({model: 'models/hostile.gguf'})")
+    failed = page.evaluate("""async () => {
+        const t0 = performance.now();
+        try { for await (const c of engine.chat([{role: "user", content: "hi"}])); }
+        catch (e) { return [e.kind, e.heap_bytes, performance.now() - t0]; }
+    }""")
+    kind, heap, ms = failed
+    assert kind == "TemplateError" and ms < 10_000
+    assert heap - loaded["heap_bytes"] < 64 << 20
+    back_to_the_built_in_model(page, "models/hostile.gguf")
 
 
 def test_deleting_a_cached_model_removes_its_bytes(page):
