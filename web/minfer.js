@@ -11,7 +11,8 @@
  *     model,            // URL string (absolute, or relative to the page) or a File/Blob; default:
  *                       // the site's built-in model (Minfer.siteModel())
  *     onProgress,       // ({stage, loaded, total, detail, bytesPerSecond, secondsLeft}) => void
- *                       // stage: "runtime" (Python starting), "download", "load"
+ *                       // stage: "runtime" (Python starting; a load first gets how far
+ *                       // it is), "download" (bytesPerSecond, secondsLeft), "load"
  *     signal,           // an AbortSignal: aborting it cancels the load
  *     nCtx,             // context length in tokens (default 2048; at most the model's own)
  *     kernels,          // "wasm" (compiled wasm SIMD matrix kernels, the default) or "numpy"
@@ -151,6 +152,7 @@ export class Engine {
   #loading = null;           // {id, onProgress, rate} of the load in flight
   #answering = null;         // id of the chat/complete in flight
   #dead = null;              // the MinferError that ended the worker
+  #runtime = null;           // the last runtime progress (Python starting), replayed to a new load
 
   /** The loaded model (see the header), or null. */
   info = null;
@@ -178,6 +180,7 @@ export class Engine {
 
   #receive(msg) {
     if (msg.type === "progress" && msg.id === null) {        // the runtime, for whichever load waits
+      this.#runtime = msg;
       if (this.#loading) this.#handlers.get(this.#loading.id)?.(msg);
       return;
     }
@@ -211,7 +214,7 @@ export class Engine {
   #load({ model, onProgress, signal, nCtx = DEFAULT_N_CTX, kernels = "wasm", stallTimeout }) {
     return new Promise((resolve, reject) => {
       const described = describeSource(model);
-      signal?.throwIfAborted?.();
+      if (signal?.aborted) throw new MinferError("AbortError", "the load was cancelled");
       const rate = new Rate();
       const onAbort = () => this.#worker.postMessage({ type: "stop", id });
       const settle = (fn, value) => {
@@ -234,6 +237,8 @@ export class Engine {
         });
       this.#loading = { id };
       signal?.addEventListener("abort", onAbort, { once: true });
+      const runtime = this.#runtime;       // Python started before this load: say how far it got
+      if (runtime) onProgress?.({ stage: runtime.stage, loaded: runtime.loaded, total: runtime.total, detail: runtime.detail });
     });
   }
 
