@@ -9,7 +9,10 @@ page.evaluate, as another site's script would.
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -130,7 +133,13 @@ def test_the_example_page_answers_like_the_native_engine(new_context, server, na
     page.get_by_role("button", name="Ask").click()
     answer = page.get_by_test_id("answer")
     expect(answer).to_have_attribute("data-stop-reason", re.compile("eog|length"), timeout=ANSWER_TIMEOUT_MS)
+    # the CLI on the page's kernels (their portable C path gives the wasm SIMD build's results bit for bit)
+    cli = subprocess.run([sys.executable, "-m", "minfer_wasm", "generate", "--prompt", question, "--chat",
+                          "--temperature", "0", "--max-tokens", "12", "--kernels", "compiled", "--json"],
+                         capture_output=True, text=True, check=True, timeout=300)
+    assert answer.text_content() == json.loads(cli.stdout)["text"]
     assert answer.text_content() == native_answer(native_chat(native_engine), question, 12)
+    assert answer.get_attribute("data-stop-reason") == json.loads(cli.stdout)["stop_reason"]
 
 
 def test_info_describes_the_model(page, native_engine):
