@@ -38,7 +38,7 @@ const ERROR_TITLES = {
   SourceError: "Could not read the model",
   GGUFError: "Not a GGUF model",
   UnsupportedError: "Unsupported model",
-  MemoryError: "Out of memory",
+  OutOfMemoryError: "Out of memory",
   ContextOverflowError: "Conversation too long",
   TemplateError: "Chat template failed",
   SamplingError: "Invalid setting",
@@ -52,6 +52,7 @@ let state = "loading";
 let pendingLoad = null;        // id of the load in flight
 let turn = null;               // the answer in flight: {id, body, article, started, first}
 let loadedSource = null;       // the source of the model loaded (or loading), to reload it
+let messages = [];             // the conversation, sent whole with each message
 
 /* ---- status and errors ------------------------------------------------------------------ */
 
@@ -189,8 +190,7 @@ function loadModel(source, label) {
   resetModelProgress();
   ui.modelName.textContent = `Loading ${label}…`;
   setState("loading", "Loading the model…");
-  pendingLoad = request("load", { source, system_prompt: ui.systemPrompt.value, n_ctx: contextLength(),
-                                  kernels: ui.kernels.value });
+  pendingLoad = request("load", { source, n_ctx: contextLength(), kernels: ui.kernels.value });
 }
 
 function loadUrl(text) {
@@ -235,6 +235,8 @@ ui.useDefault.addEventListener("click", () => defaultModel && loadModel({ url: d
 function clearLog() {
   ui.log.replaceChildren(ui.emptyHint);
   ui.stats.textContent = "";
+  const system = ui.systemPrompt.value.trim();
+  messages = system ? [{ role: "system", content: system }] : [];
 }
 
 function addMessage(role, text) {
@@ -277,13 +279,13 @@ function send() {
   const { article, body } = addMessage("assistant", "");
   article.classList.add("pending");
   const seed = number("seed", (v) => (v.trim() === "" ? NaN : parseInt(v, 10)));
-  const id = request("generate", {
-    text,
-    params: samplingParams(),
-    max_tokens: number("max-tokens", (v) => parseInt(v, 10)) || 256,
-    seed: seed === undefined ? null : seed,
+  messages.push({ role: "user", content: text });
+  const id = request("chat", {
+    messages,
+    options: { ...samplingParams(), max_tokens: number("max-tokens", (v) => parseInt(v, 10)) || 256,
+               seed: seed === undefined ? null : seed },
   });
-  turn = { id, article, body, started: performance.now(), first: null, text: null };
+  turn = { id, article, body, started: performance.now(), first: null, text: null, answer: "" };
   ui.stats.textContent = "";
   setState("generating", "Generating…");
 }
@@ -295,6 +297,7 @@ function appendToken(text) {
   }
   turn.text ??= turn.body.appendChild(document.createTextNode(""));
   turn.text.appendData(text);   // one text node per answer: model text is never parsed as HTML
+  turn.answer += text;
   turn.article.scrollIntoView({ block: "end" });
 }
 
@@ -313,7 +316,9 @@ function finishTurn(done, errorText) {
     if (done.stop_reason === "length") parts.push("max tokens reached");
     meta.textContent = parts.join(" · ");
     ui.stats.textContent = `Prompt: ${done.prompt_tokens_evaluated} new tokens at ${t.prompt_tps.toFixed(0)} tok/s`;
+    messages.push({ role: "assistant", content: turn.answer });
   } else {
+    messages.pop();           // the user's message, unanswered
     article.dataset.stopReason = "error";
     meta.textContent = errorText ? `Failed: ${errorText}` : "Cancelled";
   }
@@ -348,10 +353,7 @@ ui.newChat.addEventListener("click", () => {
   if (turn) finishTurn(null);
   clearLog();
   clearError();
-  if (modelLoaded) {
-    request("reset", { system_prompt: ui.systemPrompt.value });
-    setState("ready", "Ready");
-  }
+  if (modelLoaded) setState("ready", "Ready");
   ui.message.focus();
 });
 

@@ -124,8 +124,9 @@ def test_second_turn_reuses_the_cache(page, native_engine):
     chat = native_chat(native_engine)
     first = ask(page, "Name a fruit.", max_tokens=8)
     assert answer_text(first) == native_answer(chat, "Name a fruit.", 8)
+    # a new chat keeps what it shares with the last one cached (the template's system prompt)
     first_prompt = native_engine.encode_chat(chat.messages[:1])
-    assert int(first.get_attribute("data-prompt-tokens-evaluated")) == len(first_prompt)
+    assert 0 < int(first.get_attribute("data-prompt-tokens-evaluated")) <= len(first_prompt)
 
     second = ask(page, "Name a vegetable.", max_tokens=8)
     assert answer_text(second) == native_answer(chat, "Name a vegetable.", 8)
