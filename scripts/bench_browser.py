@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""Browser benchmark: the page's worker on its two paths (compiled wasm SIMD kernels, numpy)
-against wllama (llama.cpp in wasm, single thread) on the same GGUF, in headless Chromium.
+"""Browser benchmark: the page's engine (its JS API, web/minfer.js) on its two paths (compiled
+wasm SIMD kernels, numpy) against wllama (llama.cpp in wasm, single thread) on the same GGUF, in
+headless Chromium.
 
-Each engine, in each run, gets a fresh Chromium (its own profile: empty caches) and a bench page that:
-  load         posts the load and waits for ready: Python start + download + load (wllama: wasm +
+Each engine, in each run, gets a fresh Chromium (its own profile: empty caches) and a bench page
+that does:
+  load         Minfer.load until it resolves: Python start + download + load (wllama: wasm +
                download + load). Cold: nothing is cached yet.
   first token  a ~20-token chat message, greedy: request -> first streamed text
   prefill      a ~300-token message: prompt tokens/s by the engine's own timer
@@ -11,10 +13,11 @@ Each engine, in each run, gets a fresh Chromium (its own profile: empty caches) 
                (wllama: llama.cpp's own predicted_per_second)
   RSS          resident memory of the bench page's renderer process after the answers (Linux
                /proc: page, workers and wasm memory alike)
-  warm load    the engine started again in the same context: model from Cache Storage (wllama:
+  warm load    the engine started again in the same browser: model from Cache Storage (wllama:
                its own cache), runtime from the HTTP cache
 minfer-wasm also reports its wasm heap after load and, on the kernel path, a per-token profile:
-the time in the kernels against everything else (done.profile, asked with generate {profile}).
+the time in the kernels against everything else (the answer's profile, asked with the chat
+option `profile`).
 Each number is the median over --runs; the machine and browser are named in the output.
 
 Chromium runs as a plain process (a fresh profile per engine and run), with no DevTools client
@@ -69,51 +72,39 @@ const maxTokens = Number(q.get("max_tokens"));
 const [short, long, story] = ["short", "long", "story"].map((k) => q.get(k));
 const now = () => performance.now();
 
-/* The page's worker through its protocol; the decode rate counts from the first streamed text. */
-function minferWorker() {
-  const worker = new Worker("site/web/worker.js", { type: "module" });
-  let onReply, first = null, last = null, id = 0;
-  worker.onmessage = ({ data }) => {
-    if (data.type === "token") { last = now(); first ??= last; }
-    if (["ready", "done", "error"].includes(data.type)) onReply(data);
-  };
-  const call = (type, fields) => new Promise((resolve, reject) => {
-    first = last = null;
-    onReply = (m) => (m.type === "error" ? reject(new Error(`${m.kind}: ${m.message}`)) : resolve(m));
-    worker.postMessage({ type, id: ++id, ...fields });
-  });
-  return {
-    load: () => call("load", { source: { url: model }, n_ctx: 2048, kernels: q.get("kernels") }),
-    async ask(text, max_tokens, profile = false) {
-      await call("reset", {});
-      const t0 = now();
-      const done = await call("generate", { text, params: { temperature: 0 }, max_tokens, profile });
-      const streamed = done.timings.decode_tokens / ((last - first) / 1000);
-      return { ...done, ttft_s: (first - t0) / 1000, streamed_tps: streamed };
-    },
-    exit: () => worker.terminate(),
-  };
-}
-
+/* The page's engine through its JS API (site/web/minfer.js); the decode rate counts from the
+   first streamed text to the last. */
 async function minfer() {
+  const { default: Minfer } = await import("./site/web/minfer.js");
+  const options = { model, nCtx: 2048, kernels: q.get("kernels") };
+  const ask = async (engine, text, max_tokens, profile = false) => {
+    const t0 = now();
+    let first = null, last = null, result = null;
+    for await (const chunk of engine.chat([{ role: "user", content: text }], { temperature: 0, max_tokens, profile })) {
+      if (chunk.done) result = chunk;
+      else if (chunk.text) { last = now(); first ??= last; }
+    }
+    const streamed = result.timings.decode_tokens / ((last - first) / 1000);
+    return { ...result, ttft_s: (first - t0) / 1000, streamed_tps: streamed };
+  };
   let t0 = now();
-  let engine = minferWorker();
-  const ready = await engine.load();
+  let engine = await Minfer.load(options);
   const load_s = (now() - t0) / 1000;
-  const chat = await engine.ask(short, 8);
-  const prefill = await engine.ask(long, 1);
-  const decode = await engine.ask(story, maxTokens, q.get("kernels") === "wasm");
+  const ready = engine.info;
+  const chat = await ask(engine, short, 8);
+  const prefill = await ask(engine, long, 1);
+  const decode = await ask(engine, story, maxTokens, q.get("kernels") === "wasm");
   await mark();
-  engine.exit();
+  engine.terminate();
   t0 = now();
-  engine = minferWorker();
-  const warm = await engine.load();
+  engine = await Minfer.load(options);
   const warm_load_s = (now() - t0) / 1000;
-  engine.exit();
-  return { load_s, warm_load_s, warm_startup: warm.model.startup, ttft_s: chat.ttft_s, prefill_tps: prefill.timings.prompt_tps,
+  const warm = engine.info;
+  engine.terminate();
+  return { load_s, warm_load_s, warm_startup: warm.startup, ttft_s: chat.ttft_s, prefill_tps: prefill.timings.prompt_tps,
            prefill_tokens: prefill.timings.prompt_tokens, decode_tps: decode.streamed_tps,
-           tokens: decode.timings.decode_tokens + 1, wasm_heap_mb: ready.model.heap_bytes / 1048576,
-           kernels: ready.model.kernels, startup: ready.model.startup, profile: decode.profile || null };
+           tokens: decode.timings.decode_tokens + 1, wasm_heap_mb: ready.heap_bytes / 1048576,
+           kernels: ready.kernels, startup: ready.startup, profile: decode.profile || null };
 }
 
 async function wllama() {
