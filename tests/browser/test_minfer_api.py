@@ -357,6 +357,26 @@ def test_a_hostile_template_is_a_typed_error_within_the_heap_budget(page, server
     back_to_the_built_in_model(page, "models/hostile.gguf")
 
 
+def test_unload_then_load_and_terminate(page, native_engine):
+    after = page.evaluate("""async () => {
+        await engine.unload();
+        const info = engine.info;
+        let kind = null;
+        try { for await (const c of engine.chat([{role: "user", content: "hi"}])); } catch (e) { kind = e.kind; }
+        await engine.load({});
+        return [info, kind];
+    }""")
+    assert after == [None, "RequestError"]
+    answer = chat(page, [{"role": "user", "content": "Say hi."}], max_tokens=4, **GREEDY)["result"]["text"]
+    assert answer == native_answer(native_chat(native_engine), "Say hi.", 4)
+    ended = page.evaluate("""async () => {
+        const other = new Minfer.Engine();
+        other.terminate();
+        try { for await (const c of other.chat([{role: "user", content: "hi"}])); } catch (e) { return [e.kind, e.fatal]; }
+    }""")
+    assert ended == ["AbortError", True]
+
+
 def test_deleting_a_cached_model_removes_its_bytes(page):
     listed = page.evaluate("Minfer.listCachedModels()")
     model = page.evaluate("engine.info")
