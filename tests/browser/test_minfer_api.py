@@ -216,6 +216,24 @@ def test_stop_keeps_the_partial_answer_and_the_conversation_goes_on(page, native
     assert follow["result"]["text"] == native_answer(reference, "Thank you! Now say hello.", 8)
 
 
+def test_leaving_the_loop_early_stops_the_answer(page, native_engine):
+    left = page.evaluate("""async () => {
+        const before = engine.lastResult;
+        let text = "";
+        for await (const chunk of engine.chat([{role: "user", content: "Tell me a long story."}],
+                                              {temperature: 0, max_tokens: 200})) {
+            text += chunk.text;
+            if (text.length > 10) break;
+        }
+        while (engine.lastResult === before) await new Promise((r) => setTimeout(r, 50));
+        return [text, engine.lastResult.text, engine.lastResult.stop_reason];
+    }""")
+    seen, kept, reason = left
+    assert reason == "interrupted" and kept.startswith(seen) and len(kept) < 200
+    answer = chat(page, [{"role": "user", "content": "Say hi."}], max_tokens=4, **GREEDY)["result"]["text"]
+    assert answer == native_answer(native_chat(native_engine), "Say hi.", 4)
+
+
 @pytest.mark.parametrize("expression, kind, detail", [
     ("(async () => { for await (const c of engine.chat([{role: 'user', content: 'hi'}], {top_k: 1.5})); })()",
      "RequestError", "top_k"),
