@@ -20,10 +20,15 @@
  *     workerUrl,        // where worker.js is (default: next to this module)
  *   });
  *
- *   engine.info = {name, label, arch, n_ctx, n_vocab, size, kernels, kernels_note,
+ *   Or: const engine = new Minfer.Engine(workerUrl?)  (the worker starts Python at once, with
+ *   no model: engine.info is null) and then await engine.load({model, ...}).
+ *
+ *   engine.info = {name, label, arch, n_ctx, n_vocab, n_layer, size, kernels, kernels_note,
  *                  has_chat_template, chat_template, sampling_defaults, sampling_source,
- *                  known, source, from_cache, heap_bytes, startup}
+ *                  known, source, basename, size_label, from_cache, heap_bytes, startup}
  *     label: the catalogue's friendly name (web/models.js) or the GGUF's general.name;
+ *     known: the catalogue entry or null; source: the URL or file name loaded; heap_bytes: the
+ *     worker's wasm heap once loaded; startup: seconds at which each startup step ended;
  *     sampling_defaults: {temperature, top_k, top_p, min_p, repeat_penalty} from the GGUF's
  *     general.sampling.* keys where present, else the catalogue's preset for the model, else
  *     the engine's defaults; sampling_source: "gguf" | "preset" | "engine" (the first that

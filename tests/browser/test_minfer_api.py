@@ -216,6 +216,24 @@ def test_stop_keeps_the_partial_answer_and_the_conversation_goes_on(page, native
     assert follow["result"]["text"] == native_answer(reference, "Thank you! Now say hello.", 8)
 
 
+def test_leaving_the_loop_early_stops_the_answer(page, native_engine):
+    left = page.evaluate("""async () => {
+        const before = engine.lastResult;
+        let text = "";
+        for await (const chunk of engine.chat([{role: "user", content: "Tell me a long story."}],
+                                              {temperature: 0, max_tokens: 200})) {
+            text += chunk.text;
+            if (text.length > 10) break;
+        }
+        while (engine.lastResult === before) await new Promise((r) => setTimeout(r, 50));
+        return [text, engine.lastResult.text, engine.lastResult.stop_reason];
+    }""")
+    seen, kept, reason = left
+    assert reason == "interrupted" and kept.startswith(seen) and len(kept) < 200
+    answer = chat(page, [{"role": "user", "content": "Say hi."}], max_tokens=4, **GREEDY)["result"]["text"]
+    assert answer == native_answer(native_chat(native_engine), "Say hi.", 4)
+
+
 @pytest.mark.parametrize("expression, kind, detail", [
     ("(async () => { for await (const c of engine.chat([{role: 'user', content: 'hi'}], {top_k: 1.5})); })()",
      "RequestError", "top_k"),
@@ -355,6 +373,26 @@ def test_a_hostile_template_is_a_typed_error_within_the_heap_budget(page, server
     assert kind == "TemplateError" and ms < 10_000
     assert heap - loaded["heap_bytes"] < 64 << 20
     back_to_the_built_in_model(page, "models/hostile.gguf")
+
+
+def test_unload_then_load_and_terminate(page, native_engine):
+    after = page.evaluate("""async () => {
+        await engine.unload();
+        const info = engine.info;
+        let kind = null;
+        try { for await (const c of engine.chat([{role: "user", content: "hi"}])); } catch (e) { kind = e.kind; }
+        await engine.load({});
+        return [info, kind];
+    }""")
+    assert after == [None, "RequestError"]
+    answer = chat(page, [{"role": "user", "content": "Say hi."}], max_tokens=4, **GREEDY)["result"]["text"]
+    assert answer == native_answer(native_chat(native_engine), "Say hi.", 4)
+    ended = page.evaluate("""async () => {
+        const other = new Minfer.Engine();
+        other.terminate();
+        try { for await (const c of other.chat([{role: "user", content: "hi"}])); } catch (e) { return [e.kind, e.fatal]; }
+    }""")
+    assert ended == ["AbortError", True]
 
 
 def test_deleting_a_cached_model_removes_its_bytes(page):
