@@ -266,16 +266,18 @@ class ChatTemplate:
             return cls(GEMMA, "built-in gemma", **special)
         return cls(CHATML, "built-in chatml", **special)
 
-    def render(self, messages: list[dict], add_generation_prompt: bool = True) -> str:
-        """The prompt text for `messages` ({"role", "content"} dicts); TemplateError on failure."""
+    def render(self, messages: list[dict], add_generation_prompt: bool = True,
+               variables: dict | None = None) -> str:
+        """The prompt text for `messages` ({"role", "content"} dicts); `variables` adds or
+        replaces template variables (tools, enable_thinking...). TemplateError on failure."""
         if self._error is not None:
             raise TemplateError(self._error)
         for i, message in enumerate(messages):
             if not isinstance(message, dict):
                 raise TemplateError(f"chat message {i} must be a dict with role and content, "
                                     f"got {type(message).__name__}")
-        variables = dict(self._special, messages=messages, tools=None, documents=None,
-                         add_generation_prompt=add_generation_prompt)
+        variables = {**self._special, "tools": None, "documents": None, **(variables or {}),
+                     "messages": messages, "add_generation_prompt": add_generation_prompt}
         self._env.budget = Budget()
         try:
             parts, size = [], 0

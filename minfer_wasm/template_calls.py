@@ -263,4 +263,5 @@ def binop_size(operator: str, left, right, budget: Budget) -> None:
             budget.need("`*`", len(left) * max(right, 0), limit,
                         "characters" if isinstance(left, str) else "items")
     elif operator == "%" and isinstance(left, str):
-        budget.need("`%`", printf_size(left, right, budget))
+        escaped = 6 if hasattr(left, "__html__") else 1     # Markup % escapes its arguments
+        budget.need("`%`", escaped * printf_size(left, right, budget))

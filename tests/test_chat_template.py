@@ -4,9 +4,15 @@ independently, transformers' environment settings, and templates that fail or ru
 from datetime import datetime
 import json
 from pathlib import Path
+import re
 import time
 
+import jinja2
+from jinja2.ext import loopcontrols
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 import pytest
+
+from common_chat_templates import TEMPLATES
 
 from minfer_wasm.chat_template import MAX_DEPTH, MAX_STEPS, ChatTemplate
 from minfer_wasm.errors import TemplateError
@@ -260,3 +266,85 @@ def test_messages_must_be_dicts():
     chat = ChatTemplate.from_metadata(metadata("llama"))
     with pytest.raises(TemplateError, match="message 1"):
         chat.render([{"role": "user", "content": "a"}, "b"])
+
+
+# ---- common models' templates: the same text as jinja2's own sandbox ------------------------
+
+TOOLS = [{"type": "function", "function": {
+    "name": "get_weather", "description": "The weather in a city, now.",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"},
+                                                    "unit": {"enum": ["C", "F"]}},
+                   "required": ["city"]}}}]
+TOOL_CONVERSATION = [
+    {"role": "system", "content": "You help with the weather."},
+    {"role": "user", "content": "Weather in Paris?"},
+    {"role": "assistant", "content": "",
+     "tool_calls": [{"type": "function",
+                     "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]},
+    {"role": "tool", "content": '{"temperature": 21, "unit": "C"}'},
+    {"role": "assistant", "content": "<think>\nIt is mild.\n</think>\n\nIt is 21 °C in Paris."},
+    {"role": "user", "content": "And tomorrow? <b>é</b>"},
+]
+LLAMA_TOOL_CONVERSATION = [m for m in TOOL_CONVERSATION if m["role"] != "tool"][:3] + [
+    {"role": "ipython", "content": {"temperature": 21}},
+    {"role": "assistant", "content": "It is 21 °C."}, {"role": "user", "content": "Thanks"}]
+USER_FIRST = [m for m in CONVERSATION if m["role"] != "system"]
+
+COMMON_CASES = [   # (template, messages, extra variables)
+    *[(name, conversation, {}) for name in TEMPLATES
+      for conversation in (CONVERSATION, USER_FIRST)],
+    ("qwen2.5", TOOL_CONVERSATION, {"tools": TOOLS}),
+    ("qwen3", TOOL_CONVERSATION, {"tools": TOOLS}),
+    ("qwen3", TOOL_CONVERSATION, {"tools": TOOLS, "enable_thinking": False}),
+    ("qwen3", USER_FIRST, {"enable_thinking": True}),
+    ("llama3.1", LLAMA_TOOL_CONVERSATION, {"tools": TOOLS}),
+    ("llama3.1", LLAMA_TOOL_CONVERSATION, {"tools": TOOLS, "tools_in_user_message": False,
+                                           "date_string": "1 Jan 2026"}),
+]
+
+
+def plain_jinja(source):
+    """jinja2's own ImmutableSandboxedEnvironment set up as transformers sets it up."""
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
+                                        extensions=[loopcontrols])
+    env.filters["tojson"] = lambda v, ensure_ascii=False, indent=None, separators=None, \
+        sort_keys=False: json.dumps(v, ensure_ascii=ensure_ascii, indent=indent,
+                                    separators=separators, sort_keys=sort_keys)
+
+    def raise_exception(message):
+        raise jinja2.exceptions.TemplateError(message)
+
+    env.globals.update(raise_exception=raise_exception,
+                       strftime_now=lambda fmt: datetime.now().strftime(fmt))
+    return env.from_string(source)
+
+
+@pytest.mark.parametrize("name,messages,extra", COMMON_CASES,
+                         ids=[f"{n}-{len(m)}msgs-{'+'.join(e) or 'plain'}"
+                              for n, m, e in COMMON_CASES])
+@pytest.mark.parametrize("add_generation_prompt", [True, False])
+def test_common_templates_render_as_plain_jinja(name, messages, extra, add_generation_prompt):
+    variables = dict(dict(messages=messages, add_generation_prompt=add_generation_prompt,
+                          tools=None, documents=None, bos_token="<s>", eos_token="</s>"), **extra)
+    chat = ChatTemplate(TEMPLATES[name], name, bos_token="<s>", eos_token="</s>")
+    try:
+        expected = plain_jinja(TEMPLATES[name]).render(**variables)
+    except jinja2.exceptions.TemplateError as e:     # e.g. gemma refuses a system turn
+        with pytest.raises(TemplateError, match=re.escape(str(e))):
+            chat.render(messages, add_generation_prompt, extra)
+        return
+    assert chat.render(messages, add_generation_prompt, extra) == expected
+
+
+def test_common_templates_cover_tools_thinking_and_refusals():
+    # the table above exercises what it claims: tools printed, thinking switched, refusals
+    qwen3 = ChatTemplate(TEMPLATES["qwen3"], "qwen3")
+    with_tools = qwen3.render(TOOL_CONVERSATION, True, {"tools": TOOLS, "enable_thinking": False})
+    assert json.dumps(TOOLS[0], ensure_ascii=False) in with_tools
+    assert with_tools.endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")
+    assert "It is mild" not in with_tools      # reasoning before the last query is dropped
+    llama = ChatTemplate(TEMPLATES["llama3.1"], "llama3.1", bos_token="<s>")
+    assert json.dumps(TOOLS[0], indent=4) in llama.render(LLAMA_TOOL_CONVERSATION, True,
+                                                          {"tools": TOOLS})
+    with pytest.raises(TemplateError, match="System role not supported"):
+        ChatTemplate(TEMPLATES["gemma2"], "gemma2").render(CONVERSATION)
