@@ -106,7 +106,9 @@ class _BoundedSandbox(ImmutableSandboxedEnvironment):
         try:
             if budget.depth > MAX_DEPTH:
                 raise OverBudget(f"calls nested deeper than {MAX_DEPTH} (endless recursion?)")
-            args = check_method(budget, obj, args, kwargs)
+            # jinja2 passes its own _loop_vars / _block_vars along; they are not the method's
+            args = check_method(budget, obj, args, {k: v for k, v in kwargs.items()
+                                                    if k not in ("_loop_vars", "_block_vars")})
             return budget.charge(super().call(context, obj, *args, **kwargs))
         finally:
             budget.depth -= 1
