@@ -4,8 +4,10 @@ independently, transformers' environment settings, and templates that fail or ru
 from datetime import datetime
 import json
 from pathlib import Path
+import random
 import re
 import time
+import zlib
 
 import jinja2
 from jinja2.ext import loopcontrols
@@ -15,6 +17,8 @@ import pytest
 from common_chat_templates import TEMPLATES
 
 from minfer_wasm.chat_template import MAX_DEPTH, MAX_STEPS, ChatTemplate
+from minfer_wasm.template_limits import (MAX_CHARS, Budget, format_spec_size, printf_size,
+                                         text_size)
 from minfer_wasm.errors import TemplateError
 
 MODELS = Path.home() / ".cache" / "minfer-wasm" / "models"
@@ -348,3 +352,103 @@ def test_common_templates_cover_tools_thinking_and_refusals():
                                                           {"tools": TOOLS})
     with pytest.raises(TemplateError, match="System role not supported"):
         ChatTemplate(TEMPLATES["gemma2"], "gemma2").render(CONVERSATION)
+
+
+# ---- the limits: sizes measured before making a value are upper bounds -----------------------
+
+def random_value(rng, depth=0):
+    """A seeded random JSON-like value: strings with quotes, escapes and non-ASCII, numbers,
+    nesting, and lists that repeat one child (shared references)."""
+    kind = rng.randrange(7 if depth < 4 else 4)
+    if kind == 0:
+        return "".join(rng.choice('ab"\\\n\t\x00é€😀 <>&') for _ in range(rng.randrange(12)))
+    if kind == 1:
+        return rng.choice([0, -1, 7, 2**70, -(2**90)])
+    if kind == 2:
+        return rng.choice([0.1, -1e308, 1e-300, 3.0])
+    if kind == 3:
+        return rng.choice([True, False, None])
+    if kind == 4:
+        return [random_value(rng, depth + 1) for _ in range(rng.randrange(5))]
+    if kind == 5:
+        return {f"k{i}": random_value(rng, depth + 1) for i in range(rng.randrange(4))}
+    return [random_value(rng, depth + 1)] * rng.randrange(1, 4)
+
+
+def test_text_size_bounds_str_repr_and_json():
+    rng = random.Random(zlib.crc32(b"text_size"))
+    budget = Budget()
+    for _ in range(400):
+        value = random_value(rng)
+        assert len(str(value)) <= text_size(value, budget)
+        assert len(repr(value)) <= text_size(value, budget, nested=True)
+        for indent in (None, 0, 2, 7):
+            printed = json.dumps(value, ensure_ascii=False, indent=indent)
+            assert len(printed) <= text_size(value, budget, nested=True, indent=(indent or 0) + 3)
+
+
+@pytest.mark.parametrize("fmt,args", [
+    ("%s|%r|%a", ("é\n", ["x", 1], "😀")), ("%5d|%-7.3f|%+08.2e", (42, 3.14159, -1e300)),
+    ("%*.*f|%%|%c", (12, 4, 2.5, 65)), ("%(a)s-%(b)10r", {"a": [1, "two"], "b": None}),
+    ("%x %o %X %i %u", (255, 8, 3000, -4, 5)), ("%.3s|%10s", ("abcdef", "é")),
+    ("%s", "plain"), ("%g %G %F", (1e20, 1e-20, 1.5)),
+])
+def test_printf_size_bounds_python(fmt, args):
+    assert len(fmt % args) <= printf_size(fmt, args, Budget())
+
+
+@pytest.mark.parametrize("value,spec", [
+    ("abc", ">20"), ("é", "*^9"), (3.14159, ".3f"), (-12345678, ",d"), (255, "#010x"),
+    (1e300, "f"), (2**64, "_"), ("x", ""), (0.5, "%"), (7, "0=+12"),
+])
+def test_format_spec_size_bounds_python(value, spec):
+    assert len(format(value, spec)) <= format_spec_size(value, spec, Budget())
+
+
+# Calls that allocate by an argument, with arguments a real template might use: the same text
+# as jinja2's own sandbox.
+BENIGN = [
+    "{{ 'a'.center(9) }}|{{ 'b' | center(7) }}|{{ 'c'.ljust(4, '.') }}|{{ 'd'.rjust(3) }}",
+    "{{ '7'.zfill(5) }}|{{ 'a\\tb'.expandtabs(4) }}|{{ 'x-y-z'.split('-') }}|{{ 'a\\nb'.splitlines() }}",
+    "{{ '%5d|%-6s|%.2f' % (42, 'ab', 3.14159) }}|{{ '%s' % messages[0] }}|{{ '%s' % [1, 'a'] }}",
+    "{{ '%(n)s=%(v)04d' % {'n': 'x', 'v': 7} }}|{{ '%s and %s' | format('a', 'b') }}",
+    "{{ '{:>8}|{:^7.2f}|{!r}|{name}'.format('r', 2.5, 'q', name='n') }}|{{ '{a}'.format_map({'a': 1}) }}",
+    "{{ messages[1].content | wordwrap(5) }}|{{ 'see www.example.com or a@b.org' | urlize }}",
+    "{{ 'l1\\nl2\\n\\nl3' | indent(2) }}|{{ 'l1\\nl2' | indent('> ', true, true) }}",
+    "{{ 'aXbXc' | replace('X', '--') }}|{{ 'aaa'.replace('a', 'bb', 2) }}|{{ 'ab' | replace('', '.') }}",
+    "{{ messages | tojson(indent=2) }}|{{ {'b': 1, 'a': [1, 2]} | tojson(sort_keys=true) }}",
+    "{{ messages | map(attribute='role') | join(', ') }}|{{ ', '.join(['x', 'y']) }}|{{ [1, 2] | join }}",
+    "{{ messages | sort(attribute='role') | map(attribute='role') | list }}|{{ [3, 1, 2] | sort(reverse=true) }}",
+    "{{ range(7) | batch(3, 0) | list }}|{{ range(7) | slice(3) | list }}|{{ range(5) | slice(3, 'f') | list }}",
+    "{{ 'ab' * 3 }}|{{ [1] * 3 }}|{{ 3 * 'c' }}|{{ 2 ** 10 }}|{{ [1] + [2] }}|{{ 'a' ~ 1 ~ none }}",
+    "{{ range(5) | list }}|{{ range(3) | sum }}|{{ [1.5, 2] | sum(start=1) }}|{{ 'abc' | reverse }}",
+    "{{ 'ß' | upper }}|{{ 'Ab' | lower }}|{{ 'a b' | title }}|{{ '<b>&</b>' | e }}|{{ '<b>x</b>' | striptags }}",
+    "{{ 'é x' | urlencode }}|{{ {'a': '\"'} | xmlattr }}|{{ [1, {'a': 2}] | pprint }}|{{ 'long text' | truncate(6, true) }}",
+    "{{ messages | groupby('role') | map(attribute='grouper') | list }}|{{ [1, 1, 2] | unique | list }}",
+    "{{ {'b': 1, 'a': 2} | dictsort }}|{{ ['a', 'B'] | min }}|{{ [1, 3] | max }}|{{ 'x y z' | wordcount }}",
+    "{% set v %}{% for m in messages %}{{ m.role }};{% endfor %}{% endset %}{{ v }}"
+    "{% macro m(x) %}<{{ x }}>{% endmacro %}{{ m(1) }}{% filter upper %}up{% endfilter %}",
+    "{{ ('{}'|safe).format('<i>') }}|{{ ('%s'|safe) % '<i>' }}|{{ ('a'|safe).center(5) }}|{{ messages[1:] | length }}",
+]
+
+
+@pytest.mark.parametrize("source", BENIGN, ids=[f"benign{i}" for i in range(len(BENIGN))])
+def test_capped_calls_render_as_plain_jinja(source):
+    expected = plain_jinja(source).render(messages=CONVERSATION)
+    assert ChatTemplate(source, "t").render(CONVERSATION) == expected
+
+
+def test_a_render_may_use_most_of_its_allowance():
+    # one large value, near MAX_CHARS, made and printed: allowed
+    near = MAX_CHARS - 10
+    assert len(ChatTemplate(f"{{{{ 'a'.center({near}) }}}}", "t").render(ONE)) == near
+    with pytest.raises(TemplateError, match=f"center would make {MAX_CHARS + 1} characters"):
+        ChatTemplate(f"{{{{ 'a'.center({MAX_CHARS + 1}) }}}}", "t").render(ONE)
+
+
+def test_error_messages_are_one_short_line():
+    chat = ChatTemplate("{{ raise_exception('line one\\n' + 'x' * 5000) }}", "t")
+    with pytest.raises(TemplateError) as info:
+        chat.render(ONE)
+    assert "\n" not in str(info.value) and len(str(info.value)) <= 240
+    assert str(info.value).startswith("chat template (t) raised an error: line one x")

@@ -88,15 +88,14 @@ def hostile_url(server):
     return f"models/{MODEL_FILE}"
 
 
-def load_url(page, url: str) -> dict:
-    """Load `url` from the page's Model URL field; the worker's ready.model."""
+def load_url(page, url: str) -> None:
+    """Load `url` from the page's Model URL field; the worker says ready once."""
     seen = len(page.evaluate("window.__workerMessages"))
     page.get_by_label("Model URL").fill(url)
     page.get_by_role("button", name="Load", exact=True).click()
     wait_state(page, "ready")
     ready = [m for m in page.evaluate("window.__workerMessages")[seen:] if m["type"] == "ready"]
     assert len(ready) == 1
-    return ready[0]["model"]
 
 
 def attack(page, text: str, stop: bool = False) -> tuple[dict, float]:
