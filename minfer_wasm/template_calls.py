@@ -27,13 +27,13 @@ def _as_text(budget: Budget, value) -> str:
 
 def _center(budget, value, width=80):
     text = _as_text(budget, value)
-    budget.need("center", max(len(text), int_arg(width, "width")))
+    budget.need("center", max(len(text), int_arg(width)))
     return (text, width), {}
 
 
 def _indent(budget, value, width=4, first=False, blank=False):
     text = _as_text(budget, value)
-    step = len(width) if isinstance(width, str) else int_arg(width, "width")
+    step = len(width) if isinstance(width, str) else int_arg(width)
     budget.need("indent", len(text) + (text.count("\n") + 1) * max(step, 0))
     return (text, width, first, blank), {}
 
@@ -69,7 +69,7 @@ def _urlize(budget, value, *args, **kwargs):
 
 
 def _tojson(budget, value, ensure_ascii=False, indent=None, separators=None, sort_keys=False):
-    step = len(indent) if isinstance(indent, str) else int_arg(indent, "indent")
+    step = len(indent) if isinstance(indent, str) else int_arg(indent)
     gaps = text_size(separators, budget) if separators is not None else 2
     budget.need("tojson", text_size(value, budget, nested=True, indent=max(step, 0) + gaps + 1,
                                     limit=2**62))
@@ -92,7 +92,7 @@ def _sequence(what: str, limit: int = MAX_ITEMS):
 
 def _batch(budget, value, linecount, fill_with=None):
     items = items_of(value, budget, "batch")
-    per = max(int_arg(linecount, "linecount"), 1)
+    per = max(int_arg(linecount), 1)
     filled = -(-len(items) // per) * per if fill_with is not None else len(items)
     budget.need("batch", filled, MAX_ITEMS, "items")
     return (items, linecount, fill_with), {}
@@ -100,7 +100,7 @@ def _batch(budget, value, linecount, fill_with=None):
 
 def _slice(budget, value, slices, fill_with=None):
     items = items_of(value, budget, "slice")
-    budget.need("slice", len(items) + max(int_arg(slices, "slices"), 0), MAX_ITEMS, "items")
+    budget.need("slice", len(items) + max(int_arg(slices), 0), MAX_ITEMS, "items")
     return (items, slices, fill_with), {}
 
 
@@ -170,7 +170,7 @@ def capped_filter(name: str, function, budget_of):
 def replace_size(text: str, old: str, new: str, count=None) -> int:
     """len(text.replace(old, new, count)), computed without making it."""
     hits = text.count(old) if old else len(text) + 1
-    count = int_arg(count, "count") if count is not None else -1
+    count = int_arg(count) if count is not None else -1
     if count >= 0:
         hits = min(hits, count)
     return len(text) + hits * max(len(new) - len(old), 0)
@@ -178,12 +178,12 @@ def replace_size(text: str, old: str, new: str, count=None) -> int:
 
 def _padded(what):
     def check(budget, text, width, *args):
-        budget.need(what, max(len(text), int_arg(width, "width")))
+        budget.need(what, max(len(text), int_arg(width)))
     return check
 
 
 def _expandtabs(budget, text, tabsize=8):
-    budget.need("expandtabs", len(text) + text.count("\t") * max(int_arg(tabsize, "tabsize"), 0))
+    budget.need("expandtabs", len(text) + text.count("\t") * max(int_arg(tabsize), 0))
 
 
 def _str_replace(budget, text, old, new, count=-1):

@@ -31,7 +31,8 @@ MAX_SORT_ITEMS = 1 << 16       # input of sort / dictsort / groupby / unique (ke
 MAX_ALLOC_BYTES = 48 << 20     # bytes every value made by one render may add up to
 MAX_INT_BITS = 1 << 16
 MAX_NESTING = 64               # nested lists/dicts walked when measuring a value
-MAX_SOURCE_CHARS = 256 << 10   # the template's own text
+MAX_SOURCE_CHARS = 64 << 10    # the template's own text (compiling 64 KiB takes ~1-4 s)
+MAX_BLOCK_NESTING = 32         # nested {% %} statements (real templates: under 10)
 
 _NUMBER_CHARS = 330            # widest %f of a float (1e308) plus sign and point
 _OTHER_CHARS = 256             # str() of an object that is not data (a macro, a cycler...)
@@ -148,7 +149,7 @@ def items_of(value, budget: Budget, what: str, limit: int = MAX_ITEMS):
     return budget.charge(items)
 
 
-def int_arg(value, what: str) -> int:
+def int_arg(value) -> int:
     """A width or count argument as Python would take it (2e9 counts as 2000000000 here, so
     that the size check sees it; Python itself would refuse a float)."""
     if isinstance(value, float) and value == value and abs(value) != float("inf"):
@@ -175,7 +176,7 @@ def printf_size(fmt: str, args, budget: Budget) -> int:
             spec = match[part]
             if spec == "*":
                 spec = positional.pop(0) if positional else 0
-            sizes.append(abs(int_arg(int(spec) if isinstance(spec, str) else spec, "width")))
+            sizes.append(abs(int_arg(int(spec) if isinstance(spec, str) else spec)))
         width, precision = sizes
         if max(width, precision) > MAX_CHARS:
             budget.need("a % format width", max(width, precision))

@@ -136,9 +136,12 @@ NAMED = {
     "recursive loop": "{% for x in [[1]] recursive %}{{ loop([x]) }}{% endfor %}",
     "deep parentheses": "{{ " + "(" * 5000 + "1" + ")" * 5000 + " }}",
     "deep ifs": "{% if true %}" * 300 + "x" + "{% endif %}" * 300,
+    "deep loops": "{% for i in [1] %}" * 100 + "x" + "{% endfor %}" * 100,
+    "deep macros": "{% macro m() %}" * 60 + "x" + "{% endmacro %}" * 60,
+    "long source": "{{ a }}" * 40_000,
     "deep list literal": "{{ " + "[" * 3000 + "]" * 3000 + " }}",
     "namespace holding itself": "{% set ns = namespace() %}{% set ns.me = ns %}{{ ns }}",
-    "huge source": "{# " + "x" * 300_000 + " #}",
+    "huge comment": "{# " + "x" * 300_000 + " #}",
     # ---- sandbox escapes
     "__class__": "{{ messages.__class__ }}",
     "__subclasses__": "{{ ''.__class__.__mro__[1].__subclasses__() }}",
@@ -220,14 +223,15 @@ def outcome(message: str) -> str:
 
 
 def run_hostile(source: str, capsys) -> str:
-    chat = ChatTemplate(source, "hostile")
+    """Compile and render `source` (a template that fails to compile fails at render time);
+    the checks every case must pass."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         tracemalloc.start()
         start = time.perf_counter()
         try:
             with pytest.raises(MinferError) as info:
-                chat.render(MESSAGES)
+                ChatTemplate(source, "hostile").render(MESSAGES)
         finally:
             elapsed = time.perf_counter() - start
             peak = tracemalloc.get_traced_memory()[1]
