@@ -12,7 +12,8 @@ do_urlize, do_join, do_batch, do_slice...) and Python's str methods.
 from functools import wraps
 
 from .template_limits import (MAX_CHARS, MAX_INT_BITS, MAX_ITEMS, MAX_SORT_ITEMS, MAX_TEXT_CHARS, Budget,
-                              OverBudget, int_arg, items_of, printf_size, text_size)
+                              OverBudget, int_arg, items_of, printf_size, text_size,
+                              texts_size)
 
 # ---- filters -----------------------------------------------------------------------------------
 
@@ -61,7 +62,7 @@ def _wordwrap(budget, value, width=79, break_long_words=True, wrapstring=None,
 def _urlize(budget, value, *args, **kwargs):
     text = _as_text(budget, value)
     budget.need("urlize", len(text), MAX_TEXT_CHARS, verb="was given")
-    extra = sum(text_size(a, budget) for a in (*args, *kwargs.values()))
+    extra = texts_size((*args, *kwargs.values()), budget, what="urlize")
     # every character escaped (&amp;) and at most one link per 5 characters, each with the
     # url twice and the attributes
     budget.need("urlize", 10 * len(text) + (len(text) // 5 + 1) * (80 + extra))
@@ -72,14 +73,14 @@ def _tojson(budget, value, ensure_ascii=False, indent=None, separators=None, sor
     step = len(indent) if isinstance(indent, str) else int_arg(indent)
     gaps = text_size(separators, budget) if separators is not None else 2
     budget.need("tojson", text_size(value, budget, nested=True, indent=max(step, 0) + gaps + 1,
-                                    limit=2**62))
+                                    what="tojson"))
     return (value,), dict(ensure_ascii=ensure_ascii, indent=indent, separators=separators,
                           sort_keys=sort_keys)
 
 
 def _join(budget, value, d="", attribute=None):
     items = items_of(value, budget, "join")
-    size = sum(text_size(item, budget, nested=attribute is not None) for item in items)
+    size = texts_size(items, budget, nested=attribute is not None, what="join")
     budget.need("join", size + max(len(items) - 1, 0) * text_size(d, budget))
     return (items, d, attribute), {}
 
@@ -120,10 +121,8 @@ def _grows(what: str, factor: int, slow: bool = False, **walk):
     """A filter whose text is at most `factor` times its input's (escape: `"` -> `&#34;`);
     a slow one (a regex or Python code per character) takes at most MAX_TEXT_CHARS."""
     def check(budget, value, *args, **kwargs):
-        size = text_size(value, budget, limit=2**62, **walk)
-        if slow:
-            budget.need(what, size, MAX_TEXT_CHARS, verb="was given")
-        budget.need(what, factor * size)
+        limit = MAX_TEXT_CHARS if slow else MAX_CHARS // factor
+        budget.need(what, factor * text_size(value, budget, limit=limit, what=what, **walk))
         return (value, *args), kwargs
     return check
 
@@ -234,7 +233,7 @@ def check_method(budget: Budget, method, args: tuple, kwargs: dict) -> tuple:
         return args
     if name == "join" and len(args) == 1:
         items = items_of(args[0], budget, "join")
-        budget.need("join", sum(text_size(i, budget) for i in items)
+        budget.need("join", texts_size(items, budget, what="join")
                     + max(len(items) - 1, 0) * len(owner))
         return (items,)
     check = METHOD_CHECKS.get(name)

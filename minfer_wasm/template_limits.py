@@ -89,14 +89,19 @@ def _count(n) -> str:
 # ---- how long a value is as text ---------------------------------------------------------------
 
 def text_size(value, budget: Budget, *, nested: bool = False, indent: int = 0,
-              limit: int = MAX_CHARS) -> int:
+              limit: int = MAX_CHARS, what: str = "a value") -> int:
     """An upper bound of len(str(value)) (nested: of repr(value) or json.dumps(value), with
     `indent` characters per nesting level); OverBudget as soon as it passes `limit`."""
     total = 0
     visits = 0
-    stack = [(value, nested, 0)]
+    stack = [(iter(((value, nested),)), 0)]      # (children not yet measured, their level)
     while stack:
-        item, quoted, level = stack.pop()
+        children, level = stack[-1]
+        entry = next(children, None)
+        if entry is None:
+            stack.pop()
+            continue
+        item, quoted = entry
         visits += 1
         if visits & 4095 == 0:
             budget.check_time()
@@ -116,18 +121,24 @@ def text_size(value, budget: Budget, *, nested: bool = False, indent: int = 0,
             if isinstance(item, Namespace):
                 item = item._Namespace__attrs       # <Namespace {...}>
                 total += 12
-            pairs = item.items() if isinstance(item, Mapping) else None
             total += 16 + len(item) * (4 + indent * (level + 1))
-            if pairs is None:
-                stack.extend((child, True, level + 1) for child in item)
-            else:
-                for key, child in pairs:
-                    stack.append((key, True, level + 1))
-                    stack.append((child, True, level + 1))
+            members = (m for pair in item.items() for m in pair) if isinstance(item, Mapping) \
+                else item
+            stack.append((((m, True) for m in members), level + 1))
         else:
             total += _OTHER_CHARS
         if total > limit:
-            raise OverBudget(f"a value would print as more than {limit} characters")
+            raise OverBudget(f"{what} would make more than {limit} characters")
+    return total
+
+
+def texts_size(items, budget: Budget, *, nested: bool = False, what: str) -> int:
+    """The sum of text_size over `items`, stopping as soon as it passes MAX_CHARS."""
+    total = 0
+    for item in items:
+        total += text_size(item, budget, nested=nested, what=what)
+        if total > MAX_CHARS:
+            raise OverBudget(f"{what} would make more than {MAX_CHARS} characters")
     return total
 
 
