@@ -5,9 +5,9 @@ operation that can allocate by an argument (`'a'.center(2e9)`, `'%*d' % (2e9, 1)
 `tojson(indent=1e9)`, `[x] * n`, `join`, `replace`...) first estimates the size of its result
 from its arguments, and refuses when that is over MAX_CHARS characters (or MAX_ITEMS items), or
 over what is left of the render's allocation allowance. What every operation did make is then
-charged (sys.getsizeof) to that allowance, MAX_ALLOC_BYTES per render: live memory can never
-exceed what was charged. Operations whose running time is not linear in a capped size (sorting,
-text wrapping, urlize) get a smaller input cap.
+charged (sys.getsizeof) to that allowance, MAX_ALLOC_BYTES per render: what a render holds is
+what was charged, plus the interpreter's own few objects per step. Operations whose work per
+item is large (sorting with key calls, wrapping, urlize, regex filters) get a smaller input cap.
 
 The estimates are upper bounds: `text_size` walks a value as str()/repr()/json.dumps would print
 it (each nested string counted at its worst-case escaping) and stops as soon as the bound is
@@ -26,7 +26,7 @@ MAX_DEPTH = 64                 # nested calls: well inside Python's recursion li
 MAX_SECONDS = 1.0              # per render
 MAX_CHARS = 2 << 20            # characters in one value, and in the rendered text
 MAX_ITEMS = 1 << 18            # items in one list, dict or tuple
-MAX_TEXT_CHARS = 1 << 16       # input of wordwrap / urlize (their work per character is large)
+MAX_TEXT_CHARS = 1 << 16       # input of wordwrap, urlize, striptags, title... (slow per character)
 MAX_SORT_ITEMS = 1 << 16       # input of sort / dictsort / groupby / unique (key calls per item)
 MAX_ALLOC_BYTES = 48 << 20     # bytes every value made by one render may add up to
 MAX_INT_BITS = 1 << 16
@@ -34,7 +34,7 @@ MAX_NESTING = 64               # nested lists/dicts walked when measuring a valu
 MAX_SOURCE_CHARS = 64 << 10    # the template's own text (compiling 64 KiB takes ~1-4 s)
 MAX_BLOCK_NESTING = 32         # nested {% %} statements (real templates: under 10)
 
-_NUMBER_CHARS = 330            # widest %f of a float (1e308) plus sign and point
+_NUMBER_CHARS = 440            # widest float in full (1e308: 309 digits, grouped by 3, sign, point)
 _OTHER_CHARS = 256             # str() of an object that is not data (a macro, a cycler...)
 
 
@@ -144,10 +144,7 @@ def texts_size(items, budget: Budget, *, nested: bool = False, what: str) -> int
 
 def items_of(value, budget: Budget, what: str, limit: int = MAX_ITEMS):
     """`value` as a list or str of at most `limit` items, drawing a generator under the budget."""
-    if isinstance(value, (str, list, tuple)):
-        budget.need(what, len(value), limit, "items", "was given")
-        return value
-    if isinstance(value, (Mapping, set, frozenset)):
+    if isinstance(value, (str, list, tuple, range, set, frozenset, Mapping)):
         budget.need(what, len(value), limit, "items", "was given")
         return value
     items = []
@@ -201,7 +198,7 @@ def printf_size(fmt: str, args, budget: Budget) -> int:
         if kind in "sra":
             size = text_size(value, budget, nested=kind != "s")
         else:
-            size = _NUMBER_CHARS + precision + (text_size(value, budget) if kind in "di" else 0)
+            size = _NUMBER_CHARS + precision + _int_chars(value)
         total += max(width, size)
     return total
 
@@ -215,4 +212,10 @@ def format_spec_size(value, spec: str, budget: Budget) -> int:
     numbers = sum(int(d) for d in _DIGITS.findall(spec)) if len(spec) < 64 else MAX_CHARS + 1
     if numbers > MAX_CHARS:
         budget.need("a format width", numbers)
-    return text_size(value, budget) + _NUMBER_CHARS + numbers
+    own = _int_chars(value) if isinstance(value, int) else text_size(value, budget)
+    return own + _NUMBER_CHARS + numbers
+
+
+def _int_chars(value) -> int:
+    """The widest an integer prints: in binary, grouped by 4 (`{:_b}`)."""
+    return value.bit_length() * 5 // 4 + 4 if isinstance(value, int) else 0

@@ -391,7 +391,8 @@ def test_text_size_bounds_str_repr_and_json():
     ("%s|%r|%a", ("é\n", ["x", 1], "😀")), ("%5d|%-7.3f|%+08.2e", (42, 3.14159, -1e300)),
     ("%*.*f|%%|%c", (12, 4, 2.5, 65)), ("%(a)s-%(b)10r", {"a": [1, "two"], "b": None}),
     ("%x %o %X %i %u", (255, 8, 3000, -4, 5)), ("%.3s|%10s", ("abcdef", "é")),
-    ("%s", "plain"), ("%g %G %F", (1e20, 1e-20, 1.5)),
+    ("%s", "plain"), ("%g %G %F", (1e20, 1e-20, 1.5)), ("%#x|%#o|%d", (2**4000, 2**4000, 2**9000)),
+    ("%f|%.50e", (1e308, -2**1000)),
 ])
 def test_printf_size_bounds_python(fmt, args):
     assert len(fmt % args) <= printf_size(fmt, args, Budget())
@@ -399,7 +400,8 @@ def test_printf_size_bounds_python(fmt, args):
 
 @pytest.mark.parametrize("value,spec", [
     ("abc", ">20"), ("é", "*^9"), (3.14159, ".3f"), (-12345678, ",d"), (255, "#010x"),
-    (1e300, "f"), (2**64, "_"), ("x", ""), (0.5, "%"), (7, "0=+12"),
+    (1e300, "f"), (2**64, "_"), ("x", ""), (0.5, "%"), (7, "0=+12"), (2**9000, "_b"),
+    (-1e308, ",.2f"), (2**9000, "#_o"), ("é€", "~<30"),
 ])
 def test_format_spec_size_bounds_python(value, spec):
     assert len(format(value, spec)) <= format_spec_size(value, spec, Budget())
