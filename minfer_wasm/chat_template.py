@@ -308,7 +308,7 @@ class ChatTemplate:
             raise TemplateError(self._describe(e)) from e
 
     def _describe(self, e: BaseException) -> str:
-        """One line under MAX_MESSAGE characters (the template's own text quoted at most in part)."""
+        """One line of at most MAX_MESSAGE characters (quoted template text is cut short)."""
         message = " ".join(self._explain(e).split())
         return message if len(message) <= MAX_MESSAGE else message[:MAX_MESSAGE - 3] + "..."
 

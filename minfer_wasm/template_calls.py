@@ -11,9 +11,9 @@ do_urlize, do_join, do_batch, do_slice...) and Python's str methods.
 
 from functools import wraps
 
-from .template_limits import (MAX_CHARS, MAX_INT_BITS, MAX_ITEMS, MAX_SORT_ITEMS, MAX_TEXT_CHARS, Budget,
-                              OverBudget, int_arg, items_of, printf_size, text_size,
-                              texts_size)
+from .template_limits import (MAX_CHARS, MAX_INT_BITS, MAX_ITEMS, MAX_SORT_ITEMS,
+                              MAX_TEXT_CHARS, Budget, OverBudget, int_arg, items_of, printf_size,
+                              text_size, texts_size)
 
 # ---- filters -----------------------------------------------------------------------------------
 
@@ -41,7 +41,7 @@ def _indent(budget, value, width=4, first=False, blank=False):
 
 def _replace(budget, value, old, new, count=None):
     text = _as_text(budget, value)
-    budget.need("replace", replace_size(text, str(old), str(new), count))
+    budget.need("replace", replace_size(text, _as_text(budget, old), _as_text(budget, new), count))
     return (text, old, new, count), {}
 
 
@@ -132,7 +132,8 @@ FILTER_CHECKS = {
     "wordwrap": _wordwrap, "urlize": _urlize, "tojson": _tojson, "join": _join,
     "batch": _batch, "slice": _slice, "sum": _sum, "truncate": _truncate,
     "sort": _sequence("sort", MAX_SORT_ITEMS), "unique": _sequence("unique", MAX_SORT_ITEMS),
-    "groupby": _sequence("groupby", MAX_SORT_ITEMS), "dictsort": _sequence("dictsort", MAX_SORT_ITEMS),
+    "groupby": _sequence("groupby", MAX_SORT_ITEMS),
+    "dictsort": _sequence("dictsort", MAX_SORT_ITEMS),
     "list": _sequence("list"), "reverse": _sequence("reverse"),
     "min": _sequence("min"), "max": _sequence("max"),
     "string": _grows("string", 1), "safe": _grows("safe", 1), "trim": _grows("trim", 1),
