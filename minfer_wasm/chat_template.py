@@ -261,7 +261,7 @@ class ChatTemplate:
         try:                         # so the model still loads for plain-text generation
             self._template = self._env.compile_bounded(source)
         except Exception as e:       # untrusted code: any failure is the template's
-            self._error = self._describe(e)
+            self._error = e
 
     @classmethod
     def from_metadata(cls, metadata: dict) -> "ChatTemplate":
@@ -288,7 +288,7 @@ class ChatTemplate:
         """The prompt text for `messages` ({"role", "content"} dicts); `variables` adds or
         replaces template variables (tools, enable_thinking...). TemplateError on failure."""
         if self._error is not None:
-            raise TemplateError(self._error)
+            raise TemplateError(self._describe(self._error)) from self._error
         for i, message in enumerate(messages):
             if not isinstance(message, dict):
                 raise TemplateError(f"chat message {i} must be a dict with role and content, "
@@ -328,4 +328,5 @@ class ChatTemplate:
             return f"{where} recursed too deeply"
         if isinstance(e, MemoryError):
             return f"{where} ran out of memory"
-        return f"{where} failed: {type(e).__name__}: {e}"
+        # Python's own words, without its class name (the error's class is TemplateError)
+        return f"{where} failed: {e}" if str(e) else f"{where} failed ({type(e).__name__})"

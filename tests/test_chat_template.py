@@ -250,13 +250,14 @@ def test_budget_is_per_render():
     ("{{ messages[0].update(role='x') }}", "forbidden"),
     ("{{ nothing.here }}", "undefined"),
     ("{{ lipsum(10**6) }}", "undefined"),
-    ("{{ 'a' + 1 }}", "TypeError"),
+    ("{{ 'a' + 1 }}", 'failed: can only concatenate str \\(not "int"\\) to str'),
+    ("{{ range(10**9) }}", "failed: Range too big"),
 ])
 def test_template_errors_name_the_problem(body, reason):
     chat = ChatTemplate(guarded(body), "my-template")
     with pytest.raises(TemplateError, match=reason) as info:
         chat.render(CONVERSATION)
-    assert "my-template" in str(info.value)
+    assert "my-template" in str(info.value) and "Error" not in str(info.value)
     assert chat.render(ONE) == "ok"
 
 
