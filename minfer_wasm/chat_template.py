@@ -9,11 +9,13 @@ variables messages, tools=None, documents=None, add_generation_prompt, bos_token
 Like transformers, the text is returned as the template writes it: it may start with the BOS
 token's text, so a caller that also adds BOS must not add it twice.
 
-jinja2's sandbox blocks unsafe attributes but not unbounded work, so every render has a budget:
-each `{% for %}` iteration and each call (macros included) is one step. TemplateError on more
-than MAX_STEPS steps or MAX_SECONDS, on calls nested deeper than MAX_DEPTH, on output or a `+` / `~` / `*` result longer than
-MAX_CHARS, or on a `*` / `**` number over MAX_INT_BITS. range() is capped at 100000 items by
-the sandbox. Reading a forbidden attribute fails at once (jinja2 would defer it).
+jinja2's sandbox blocks unsafe attributes but not unbounded work, so every render has a budget
+(template_limits.py): each `{% for %}` iteration and each call (macros included) is one step,
+at most MAX_STEPS, MAX_SECONDS and calls nested MAX_DEPTH deep. Within a single call the
+limits hold too: every filter, str method, operator, `~`, `{{ }}` output and block capture
+that can allocate by an argument measures its result first (template_calls.py) and refuses
+one over MAX_CHARS / MAX_ITEMS or past the render's MAX_ALLOC_BYTES. range() is capped at
+100000 items by the sandbox. Reading a forbidden attribute fails at once (jinja2 would defer it).
 
 Without a template in the file: Gemma's turn format for gemma* architectures (or a vocabulary
 with <start_of_turn>), else ChatML.
@@ -21,21 +23,22 @@ with <start_of_turn>), else ChatML.
 
 from datetime import datetime
 import json
-import time
 
 from jinja2 import nodes
 from jinja2 import exceptions as jinja_errors
 from jinja2.ext import Extension, loopcontrols
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedFormatter
 from jinja2.visitor import NodeTransformer
+from markupsafe import EscapeFormatter, Markup
 
 from .errors import TemplateError
+from .template_calls import binop_size, capped_filter, check_method
+from .template_limits import (MAX_BLOCK_NESTING, MAX_CHARS, MAX_DEPTH, MAX_SOURCE_CHARS,
+                              MAX_STEPS, Budget, OverBudget, format_spec_size, text_size)
 
-MAX_STEPS = 100_000
-MAX_DEPTH = 64          # nested calls: well inside Python's recursion limit on every host
-MAX_SECONDS = 1.0
-MAX_CHARS = 16 << 20
-MAX_INT_BITS = 1 << 16
+__all__ = ["ChatTemplate", "MAX_DEPTH", "MAX_STEPS", "MAX_CHARS"]
+
+MAX_MESSAGE = 240           # characters in an error message
 
 # ChatML: https://github.com/openai/openai-python/blob/release-v0.28.0/chatml.md
 CHATML = (
@@ -62,10 +65,6 @@ GEMMA = (
 )
 
 
-class _OverBudget(Exception):
-    """A render ran past its budget (internal; becomes TemplateError)."""
-
-
 class _GenerationTag(Extension):
     """`{% generation %}...{% endgeneration %}`, transformers' assistant-mask marker: the body."""
 
@@ -77,66 +76,87 @@ class _GenerationTag(Extension):
         return nodes.Scope(body, lineno=lineno)
 
 
-class _Budget:
-    def __init__(self):
-        self.steps = 0
-        self.depth = 0
-        self.deadline = time.perf_counter() + MAX_SECONDS
-
-
 class _BoundedSandbox(ImmutableSandboxedEnvironment):
-    """The immutable sandbox plus a per-render step/time budget and size checks on `* ** +`."""
+    """The immutable sandbox with a per-render Budget that every step, call, operator, filter,
+    `~`, output and block capture is checked against (see the module docstring)."""
 
-    intercepted_binops = frozenset({"*", "**", "+"})
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
 
     def __init__(self):
-        super().__init__(trim_blocks=True, lstrip_blocks=True,
+        super().__init__(trim_blocks=True, lstrip_blocks=True, finalize=self._finalize,
                          extensions=[loopcontrols, _GenerationTag])
         del self.globals["lipsum"]          # lipsum(n) does unbounded work outside the budget
         self.globals["raise_exception"] = _raise_exception
         self.globals["strftime_now"] = _strftime_now
         self.filters["tojson"] = _tojson
-        self.budget = _Budget()
-
-    def tick(self):
-        budget = self.budget
-        budget.steps += 1
-        if budget.steps > MAX_STEPS:
-            raise _OverBudget(f"more than {MAX_STEPS} loop iterations and calls "
-                              "(does it loop forever?)")
-        if time.perf_counter() > budget.deadline:
-            raise _OverBudget(f"rendering took longer than {MAX_SECONDS} s")
+        for name, function in self.filters.items():
+            self.filters[name] = capped_filter(name, function, lambda: self.budget)
+        self.budget = Budget()
 
     def bounded_iter(self, iterable):
         """Wraps the iterable of every `{% for %}` (see `_Bounded`)."""
         for item in iterable:
-            self.tick()
+            self.budget.tick()
             yield item
 
     def call(self, context, obj, /, *args, **kwargs):
-        self.tick()
         budget = self.budget
+        budget.tick()
         budget.depth += 1
-        if budget.depth > MAX_DEPTH:
-            raise _OverBudget(f"calls nested deeper than {MAX_DEPTH} (endless recursion?)")
         try:
-            return super().call(context, obj, *args, **kwargs)
+            if budget.depth > MAX_DEPTH:
+                raise OverBudget(f"calls nested deeper than {MAX_DEPTH} (endless recursion?)")
+            # jinja2 passes its own _loop_vars / _block_vars along; they are not the method's
+            args = check_method(budget, obj, args, {k: v for k, v in kwargs.items()
+                                                    if k not in ("_loop_vars", "_block_vars")})
+            return budget.charge(super().call(context, obj, *args, **kwargs))
         finally:
             budget.depth -= 1
 
     def call_binop(self, context, operator, left, right):
-        if operator in ("*", "**"):
-            _check_growth(operator, left, right)
-        result = super().call_binop(context, operator, left, right)
-        if isinstance(result, (str, list, tuple)) and len(result) > MAX_CHARS:
-            raise _OverBudget(f"`{operator}` made a value longer than {MAX_CHARS} items")
-        return result
+        binop_size(operator, left, right, self.budget)
+        return self.budget.charge(super().call_binop(context, operator, left, right))
 
-    def bounded_size(self, value):
-        """Wraps every `~` concatenation (see `_Bounded`)."""
-        if len(value) > MAX_CHARS:
-            raise _OverBudget(f"`~` made a string longer than {MAX_CHARS} characters")
+    def getitem(self, obj, argument):
+        value = super().getitem(obj, argument)
+        return self.budget.charge(value) if isinstance(argument, slice) else value
+
+    def bounded_concat(self, *parts):
+        """Every `a ~ b` (see `_Bounded`): measured, then joined as jinja2's str_join does."""
+        budget = self.budget
+        budget.need("`~`", sum(text_size(part, budget) for part in parts))
+        return budget.charge("".join(map(str, parts)))
+
+    def concat(self, pieces):
+        """Joins the output captured by `{% set %}`, `{% filter %}`, macros and `caller()`."""
+        pieces = pieces if isinstance(pieces, list) else list(pieces)
+        self.budget.need("a block's output", sum(map(len, pieces)))
+        return self.budget.charge("".join(pieces))
+
+    def _finalize(self, value):
+        """Every `{{ value }}` before jinja2 makes it text: a non-string is measured first."""
+        if not isinstance(value, str):
+            size = text_size(value, self.budget)
+            self.budget.need("`{{ }}`", size)
+            self.budget.bytes += size
         return value
+
+    def wrap_str_format(self, value):
+        """`'...'.format(...)` and format_map through _CappedFormatter (jinja2 does the same
+        with its SandboxedFormatter)."""
+        if super().wrap_str_format(value) is None:
+            return None
+        text, by_name = value.__self__, value.__name__ == "format_map"
+        formatter = (_CappedEscapeFormatter(self, escape=text.escape) if isinstance(text, Markup)
+                     else _CappedFormatter(self))
+
+        def format_(*args, **kwargs):
+            if by_name and (kwargs or len(args) != 1):
+                raise TypeError("format_map() takes exactly one argument")
+            args, kwargs = ((), args[0]) if by_name else (args, kwargs)
+            return type(text)(formatter.vformat(text, args, kwargs))
+
+        return format_
 
     def unsafe_undefined(self, obj, attribute):
         # jinja2 returns an Undefined that only fails when used; `{{ x.__class__ }}` would print ""
@@ -145,43 +165,69 @@ class _BoundedSandbox(ImmutableSandboxedEnvironment):
 
     def compile_bounded(self, source: str):
         """Compile `source` with the budget checks of `_Bounded` woven in."""
-        tree = _Bounded().visit(self.parse(source))
+        if len(source) > MAX_SOURCE_CHARS:
+            raise OverBudget(f"the template is {len(source)} characters long "
+                             f"(the limit is {MAX_SOURCE_CHARS})")
+        tree = self.parse(source)
+        _check_nesting(tree)
+        tree = _Bounded().visit(tree)
         return self.template_class.from_code(self, self.compile(tree), self.make_globals(None))
+
+
+class _CappedFormatter(SandboxedFormatter):
+    """str.format whose fields are measured before they are made (width, precision, value)."""
+
+    escape_factor = 1
+
+    def vformat(self, format_string, args, kwargs):
+        self.chars = len(format_string)
+        return super().vformat(format_string, args, kwargs)
+
+    def convert_field(self, value, conversion):
+        if conversion is not None:
+            text_size(value, self._env.budget, nested=conversion != "s")
+        return super().convert_field(value, conversion)
+
+    def format_field(self, value, format_spec):
+        budget = self._env.budget
+        self.chars += self.escape_factor * format_spec_size(value, format_spec, budget)
+        budget.need("format", self.chars)
+        return budget.charge(super().format_field(value, format_spec))
+
+
+class _CappedEscapeFormatter(_CappedFormatter, EscapeFormatter):
+    escape_factor = 6           # markupsafe escapes each field: `"` -> `&#34;`
 
 
 class _Bounded(NodeTransformer):
     """Rewrites the template tree: `{% for x in it %}` iterates `bounded_iter(it)` and
-    `a ~ b` becomes `bounded_size(a ~ b)`, both environment methods that count or measure."""
+    `a ~ b` becomes `bounded_concat(a, b)`, both environment methods that count or measure."""
 
     def visit_For(self, node):
         node = self.generic_visit(node)
-        node.iter = _environment_call("bounded_iter", node.iter)
+        node.iter = _environment_call("bounded_iter", [node.iter], node.lineno)
         return node
 
     def visit_Concat(self, node):
-        return _environment_call("bounded_size", self.generic_visit(node))
+        node = self.generic_visit(node)
+        return _environment_call("bounded_concat", node.nodes, node.lineno)
 
 
-def _environment_call(method: str, arg: nodes.Expr) -> nodes.Call:
-    return nodes.Call(nodes.EnvironmentAttribute(method), [arg], [], None, None, lineno=arg.lineno)
+def _check_nesting(tree: nodes.Template) -> None:
+    """Refuse statements nested deeper than MAX_BLOCK_NESTING before jinja2 compiles them (its
+    code generation takes time superlinear in the nesting: 1 s at 100 nested loops)."""
+    stack = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, nodes.Stmt):
+            depth += 1
+            if depth > MAX_BLOCK_NESTING:
+                raise OverBudget(f"statements nested deeper than {MAX_BLOCK_NESTING}")
+        stack.extend((child, depth) for child in node.iter_child_nodes())
 
 
-def _check_growth(operator, left, right):
-    """Refuse `*` / `**` whose result would be huge, before computing it."""
-    sequences = (str, list, tuple)
-    if isinstance(left, int) and isinstance(right, int):
-        if operator == "**":
-            too_big = right > 0 and abs(left) > 1 and left.bit_length() * right > MAX_INT_BITS
-        else:
-            too_big = left.bit_length() + right.bit_length() > MAX_INT_BITS
-    elif operator == "*" and isinstance(left, sequences) and isinstance(right, int):
-        too_big = len(left) * right > MAX_CHARS
-    elif operator == "*" and isinstance(left, int) and isinstance(right, sequences):
-        too_big = left * len(right) > MAX_CHARS
-    else:
-        too_big = False
-    if too_big:
-        raise _OverBudget(f"`{operator}` would make a value too large")
+def _environment_call(method: str, args: list, lineno: int) -> nodes.Call:
+    return nodes.Call(nodes.EnvironmentAttribute(method), args, [], None, None, lineno=lineno)
 
 
 def _raise_exception(message):
@@ -189,6 +235,8 @@ def _raise_exception(message):
 
 
 def _strftime_now(fmt):
+    if len(str(fmt)) > 256:     # the text is at most 256 times the format (CPython time.strftime)
+        raise OverBudget("strftime_now's format is longer than 256 characters")
     return datetime.now().strftime(fmt)
 
 
@@ -213,7 +261,7 @@ class ChatTemplate:
         try:                         # so the model still loads for plain-text generation
             self._template = self._env.compile_bounded(source)
         except Exception as e:       # untrusted code: any failure is the template's
-            self._error = self._describe(e)
+            self._error = e
 
     @classmethod
     def from_metadata(cls, metadata: dict) -> "ChatTemplate":
@@ -235,30 +283,37 @@ class ChatTemplate:
             return cls(GEMMA, "built-in gemma", **special)
         return cls(CHATML, "built-in chatml", **special)
 
-    def render(self, messages: list[dict], add_generation_prompt: bool = True) -> str:
-        """The prompt text for `messages` ({"role", "content"} dicts); TemplateError on failure."""
+    def render(self, messages: list[dict], add_generation_prompt: bool = True,
+               variables: dict | None = None) -> str:
+        """The prompt text for `messages` ({"role", "content"} dicts); `variables` adds or
+        replaces template variables (tools, enable_thinking...). TemplateError on failure."""
         if self._error is not None:
-            raise TemplateError(self._error)
+            raise TemplateError(self._describe(self._error)) from self._error
         for i, message in enumerate(messages):
             if not isinstance(message, dict):
                 raise TemplateError(f"chat message {i} must be a dict with role and content, "
                                     f"got {type(message).__name__}")
-        variables = dict(self._special, messages=messages, tools=None, documents=None,
-                         add_generation_prompt=add_generation_prompt)
-        self._env.budget = _Budget()
+        variables = {**self._special, "tools": None, "documents": None, **(variables or {}),
+                     "messages": messages, "add_generation_prompt": add_generation_prompt}
+        self._env.budget = Budget()
         try:
             parts, size = [], 0
             for part in self._template.generate(**variables):
                 size += len(part)
                 if size > MAX_CHARS:
-                    raise _OverBudget(f"output longer than {MAX_CHARS} characters")
+                    raise OverBudget(f"output longer than {MAX_CHARS} characters")
                 parts.append(part)
             return "".join(parts)
         except Exception as e:       # untrusted code: any failure is the template's
             raise TemplateError(self._describe(e)) from e
 
     def _describe(self, e: BaseException) -> str:
-        where = f"chat template ({self.name})"
+        """One line of at most MAX_MESSAGE characters (quoted template text is cut short)."""
+        message = " ".join(self._explain(e).split())
+        return message if len(message) <= MAX_MESSAGE else message[:MAX_MESSAGE - 3] + "..."
+
+    def _explain(self, e: BaseException) -> str:
+        where = f"chat template ({self.name[:40]})"
         if isinstance(e, jinja_errors.TemplateSyntaxError):
             return f"{where} has a syntax error at line {e.lineno}: {e.message}"
         if isinstance(e, jinja_errors.SecurityError):
@@ -267,10 +322,11 @@ class ChatTemplate:
             return f"{where} used an undefined value: {e}"
         if isinstance(e, jinja_errors.TemplateError):
             return f"{where} raised an error: {e}"
-        if isinstance(e, _OverBudget):
+        if isinstance(e, OverBudget):
             return f"{where} exceeded its render budget: {e}"
         if isinstance(e, RecursionError):
             return f"{where} recursed too deeply"
         if isinstance(e, MemoryError):
             return f"{where} ran out of memory"
-        return f"{where} failed: {type(e).__name__}: {e}"
+        # Python's own words, without its class name (the error's class is TemplateError)
+        return f"{where} failed: {e}" if str(e) else f"{where} failed ({type(e).__name__})"

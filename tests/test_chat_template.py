@@ -4,11 +4,21 @@ independently, transformers' environment settings, and templates that fail or ru
 from datetime import datetime
 import json
 from pathlib import Path
+import random
+import re
 import time
+import zlib
 
+import jinja2
+from jinja2.ext import loopcontrols
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 import pytest
 
+from common_chat_templates import TEMPLATES
+
 from minfer_wasm.chat_template import MAX_DEPTH, MAX_STEPS, ChatTemplate
+from minfer_wasm.template_limits import (MAX_CHARS, Budget, format_spec_size, printf_size,
+                                         text_size)
 from minfer_wasm.errors import TemplateError
 
 MODELS = Path.home() / ".cache" / "minfer-wasm" / "models"
@@ -240,13 +250,14 @@ def test_budget_is_per_render():
     ("{{ messages[0].update(role='x') }}", "forbidden"),
     ("{{ nothing.here }}", "undefined"),
     ("{{ lipsum(10**6) }}", "undefined"),
-    ("{{ 'a' + 1 }}", "TypeError"),
+    ("{{ 'a' + 1 }}", 'failed: can only concatenate str \\(not "int"\\) to str'),
+    ("{{ range(10**9) }}", "failed: Range too big"),
 ])
 def test_template_errors_name_the_problem(body, reason):
     chat = ChatTemplate(guarded(body), "my-template")
     with pytest.raises(TemplateError, match=reason) as info:
         chat.render(CONVERSATION)
-    assert "my-template" in str(info.value)
+    assert "my-template" in str(info.value) and "Error" not in str(info.value)
     assert chat.render(ONE) == "ok"
 
 
@@ -260,3 +271,187 @@ def test_messages_must_be_dicts():
     chat = ChatTemplate.from_metadata(metadata("llama"))
     with pytest.raises(TemplateError, match="message 1"):
         chat.render([{"role": "user", "content": "a"}, "b"])
+
+
+# ---- common models' templates: the same text as jinja2's own sandbox ------------------------
+
+TOOLS = [{"type": "function", "function": {
+    "name": "get_weather", "description": "The weather in a city, now.",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"},
+                                                    "unit": {"enum": ["C", "F"]}},
+                   "required": ["city"]}}}]
+TOOL_CONVERSATION = [
+    {"role": "system", "content": "You help with the weather."},
+    {"role": "user", "content": "Weather in Paris?"},
+    {"role": "assistant", "content": "",
+     "tool_calls": [{"type": "function",
+                     "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]},
+    {"role": "tool", "content": '{"temperature": 21, "unit": "C"}'},
+    {"role": "assistant", "content": "<think>\nIt is mild.\n</think>\n\nIt is 21 °C in Paris."},
+    {"role": "user", "content": "And tomorrow? <b>é</b>"},
+]
+LLAMA_TOOL_CONVERSATION = [m for m in TOOL_CONVERSATION if m["role"] != "tool"][:3] + [
+    {"role": "ipython", "content": {"temperature": 21}},
+    {"role": "assistant", "content": "It is 21 °C."}, {"role": "user", "content": "Thanks"}]
+USER_FIRST = [m for m in CONVERSATION if m["role"] != "system"]
+
+COMMON_CASES = [   # (template, messages, extra variables)
+    *[(name, conversation, {}) for name in TEMPLATES
+      for conversation in (CONVERSATION, USER_FIRST)],
+    ("qwen2.5", TOOL_CONVERSATION, {"tools": TOOLS}),
+    ("qwen3", TOOL_CONVERSATION, {"tools": TOOLS}),
+    ("qwen3", TOOL_CONVERSATION, {"tools": TOOLS, "enable_thinking": False}),
+    ("qwen3", USER_FIRST, {"enable_thinking": True}),
+    ("llama3.1", LLAMA_TOOL_CONVERSATION, {"tools": TOOLS}),
+    ("llama3.1", LLAMA_TOOL_CONVERSATION, {"tools": TOOLS, "tools_in_user_message": False,
+                                           "date_string": "1 Jan 2026"}),
+]
+
+
+def plain_jinja(source):
+    """jinja2's own ImmutableSandboxedEnvironment set up as transformers sets it up."""
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
+                                        extensions=[loopcontrols])
+    env.filters["tojson"] = lambda v, ensure_ascii=False, indent=None, separators=None, \
+        sort_keys=False: json.dumps(v, ensure_ascii=ensure_ascii, indent=indent,
+                                    separators=separators, sort_keys=sort_keys)
+
+    def raise_exception(message):
+        raise jinja2.exceptions.TemplateError(message)
+
+    env.globals.update(raise_exception=raise_exception,
+                       strftime_now=lambda fmt: datetime.now().strftime(fmt))
+    return env.from_string(source)
+
+
+@pytest.mark.parametrize("name,messages,extra", COMMON_CASES,
+                         ids=[f"{n}-{len(m)}msgs-{'+'.join(e) or 'plain'}"
+                              for n, m, e in COMMON_CASES])
+@pytest.mark.parametrize("add_generation_prompt", [True, False])
+def test_common_templates_render_as_plain_jinja(name, messages, extra, add_generation_prompt):
+    variables = dict(dict(messages=messages, add_generation_prompt=add_generation_prompt,
+                          tools=None, documents=None, bos_token="<s>", eos_token="</s>"), **extra)
+    chat = ChatTemplate(TEMPLATES[name], name, bos_token="<s>", eos_token="</s>")
+    try:
+        expected = plain_jinja(TEMPLATES[name]).render(**variables)
+    except jinja2.exceptions.TemplateError as e:     # e.g. gemma refuses a system turn
+        with pytest.raises(TemplateError, match=re.escape(str(e))):
+            chat.render(messages, add_generation_prompt, extra)
+        return
+    assert chat.render(messages, add_generation_prompt, extra) == expected
+
+
+def test_common_templates_cover_tools_thinking_and_refusals():
+    # the table above exercises what it claims: tools printed, thinking switched, refusals
+    qwen3 = ChatTemplate(TEMPLATES["qwen3"], "qwen3")
+    with_tools = qwen3.render(TOOL_CONVERSATION, True, {"tools": TOOLS, "enable_thinking": False})
+    assert json.dumps(TOOLS[0], ensure_ascii=False) in with_tools
+    assert with_tools.endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")
+    assert "It is mild" not in with_tools      # reasoning before the last query is dropped
+    llama = ChatTemplate(TEMPLATES["llama3.1"], "llama3.1", bos_token="<s>")
+    assert json.dumps(TOOLS[0], indent=4) in llama.render(LLAMA_TOOL_CONVERSATION, True,
+                                                          {"tools": TOOLS})
+    with pytest.raises(TemplateError, match="System role not supported"):
+        ChatTemplate(TEMPLATES["gemma2"], "gemma2").render(CONVERSATION)
+
+
+# ---- the limits: sizes measured before making a value are upper bounds -----------------------
+
+def random_value(rng, depth=0):
+    """A seeded random JSON-like value: strings with quotes, escapes and non-ASCII, numbers,
+    nesting, and lists that repeat one child (shared references)."""
+    kind = rng.randrange(7 if depth < 4 else 4)
+    if kind == 0:
+        return "".join(rng.choice('ab"\\\n\t\x00é€😀 <>&') for _ in range(rng.randrange(12)))
+    if kind == 1:
+        return rng.choice([0, -1, 7, 2**70, -(2**90)])
+    if kind == 2:
+        return rng.choice([0.1, -1e308, 1e-300, 3.0])
+    if kind == 3:
+        return rng.choice([True, False, None])
+    if kind == 4:
+        return [random_value(rng, depth + 1) for _ in range(rng.randrange(5))]
+    if kind == 5:
+        return {f"k{i}": random_value(rng, depth + 1) for i in range(rng.randrange(4))}
+    return [random_value(rng, depth + 1)] * rng.randrange(1, 4)
+
+
+def test_text_size_bounds_str_repr_and_json():
+    rng = random.Random(zlib.crc32(b"text_size"))
+    budget = Budget()
+    for _ in range(400):
+        value = random_value(rng)
+        assert len(str(value)) <= text_size(value, budget)
+        assert len(repr(value)) <= text_size(value, budget, nested=True)
+        for indent in (None, 0, 2, 7):
+            printed = json.dumps(value, ensure_ascii=False, indent=indent)
+            assert len(printed) <= text_size(value, budget, nested=True, indent=(indent or 0) + 3)
+
+
+@pytest.mark.parametrize("fmt,args", [
+    ("%s|%r|%a", ("é\n", ["x", 1], "😀")), ("%5d|%-7.3f|%+08.2e", (42, 3.14159, -1e300)),
+    ("%*.*f|%%|%c", (12, 4, 2.5, 65)), ("%(a)s-%(b)10r", {"a": [1, "two"], "b": None}),
+    ("%x %o %X %i %u", (255, 8, 3000, -4, 5)), ("%.3s|%10s", ("abcdef", "é")),
+    ("%s", "plain"), ("%g %G %F", (1e20, 1e-20, 1.5)), ("%#x|%#o|%d", (2**4000, 2**4000, 2**9000)),
+    ("%f|%.50e", (1e308, -2**1000)),
+])
+def test_printf_size_bounds_python(fmt, args):
+    assert len(fmt % args) <= printf_size(fmt, args, Budget())
+
+
+@pytest.mark.parametrize("value,spec", [
+    ("abc", ">20"), ("é", "*^9"), (3.14159, ".3f"), (-12345678, ",d"), (255, "#010x"),
+    (1e300, "f"), (2**64, "_"), ("x", ""), (0.5, "%"), (7, "0=+12"), (2**9000, "_b"),
+    (-1e308, ",.2f"), (2**9000, "#_o"), ("é€", "~<30"),
+])
+def test_format_spec_size_bounds_python(value, spec):
+    assert len(format(value, spec)) <= format_spec_size(value, spec, Budget())
+
+
+# Calls that allocate by an argument, with arguments a real template might use: the same text
+# as jinja2's own sandbox.
+BENIGN = [
+    "{{ 'a'.center(9) }}|{{ 'b' | center(7) }}|{{ 'c'.ljust(4, '.') }}|{{ 'd'.rjust(3) }}",
+    "{{ '7'.zfill(5) }}|{{ 'a\\tb'.expandtabs(4) }}|{{ 'x-y-z'.split('-') }}|{{ 'a\\nb'.splitlines() }}",
+    "{{ '%5d|%-6s|%.2f' % (42, 'ab', 3.14159) }}|{{ '%s' % messages[0] }}|{{ '%s' % [1, 'a'] }}",
+    "{{ '%(n)s=%(v)04d' % {'n': 'x', 'v': 7} }}|{{ '%s and %s' | format('a', 'b') }}",
+    "{{ '{:>8}|{:^7.2f}|{!r}|{name}'.format('r', 2.5, 'q', name='n') }}|{{ '{a}'.format_map({'a': 1}) }}",
+    "{{ messages[1].content | wordwrap(5) }}|{{ 'see www.example.com or a@b.org' | urlize }}",
+    "{{ 'l1\\nl2\\n\\nl3' | indent(2) }}|{{ 'l1\\nl2' | indent('> ', true, true) }}",
+    "{{ 'aXbXc' | replace('X', '--') }}|{{ 'aaa'.replace('a', 'bb', 2) }}|{{ 'ab' | replace('', '.') }}",
+    "{{ messages | tojson(indent=2) }}|{{ {'b': 1, 'a': [1, 2]} | tojson(sort_keys=true) }}",
+    "{{ messages | map(attribute='role') | join(', ') }}|{{ ', '.join(['x', 'y']) }}|{{ [1, 2] | join }}",
+    "{{ messages | sort(attribute='role') | map(attribute='role') | list }}|{{ [3, 1, 2] | sort(reverse=true) }}",
+    "{{ range(7) | batch(3, 0) | list }}|{{ range(7) | slice(3) | list }}|{{ range(5) | slice(3, 'f') | list }}",
+    "{{ 'ab' * 3 }}|{{ [1] * 3 }}|{{ 3 * 'c' }}|{{ 2 ** 10 }}|{{ [1] + [2] }}|{{ 'a' ~ 1 ~ none }}",
+    "{{ range(5) | list }}|{{ range(3) | sum }}|{{ [1.5, 2] | sum(start=1) }}|{{ 'abc' | reverse }}",
+    "{{ 'ß' | upper }}|{{ 'Ab' | lower }}|{{ 'a b' | title }}|{{ '<b>&</b>' | e }}|{{ '<b>x</b>' | striptags }}",
+    "{{ 'é x' | urlencode }}|{{ {'a': '\"'} | xmlattr }}|{{ [1, {'a': 2}] | pprint }}|{{ 'long text' | truncate(6, true) }}",
+    "{{ messages | groupby('role') | map(attribute='grouper') | list }}|{{ [1, 1, 2] | unique | list }}",
+    "{{ {'b': 1, 'a': 2} | dictsort }}|{{ ['a', 'B'] | min }}|{{ [1, 3] | max }}|{{ 'x y z' | wordcount }}",
+    "{% set v %}{% for m in messages %}{{ m.role }};{% endfor %}{% endset %}{{ v }}"
+    "{% macro m(x) %}<{{ x }}>{% endmacro %}{{ m(1) }}{% filter upper %}up{% endfilter %}",
+    "{{ ('{}'|safe).format('<i>') }}|{{ ('%s'|safe) % '<i>' }}|{{ ('a'|safe).center(5) }}|{{ messages[1:] | length }}",
+]
+
+
+@pytest.mark.parametrize("source", BENIGN, ids=[f"benign{i}" for i in range(len(BENIGN))])
+def test_capped_calls_render_as_plain_jinja(source):
+    expected = plain_jinja(source).render(messages=CONVERSATION)
+    assert ChatTemplate(source, "t").render(CONVERSATION) == expected
+
+
+def test_a_render_may_use_most_of_its_allowance():
+    # one large value, near MAX_CHARS, made and printed: allowed
+    near = MAX_CHARS - 10
+    assert len(ChatTemplate(f"{{{{ 'a'.center({near}) }}}}", "t").render(ONE)) == near
+    with pytest.raises(TemplateError, match=f"center would make {MAX_CHARS + 1} characters"):
+        ChatTemplate(f"{{{{ 'a'.center({MAX_CHARS + 1}) }}}}", "t").render(ONE)
+
+
+def test_error_messages_are_one_short_line():
+    chat = ChatTemplate("{{ raise_exception('line one\\n' + 'x' * 5000) }}", "t")
+    with pytest.raises(TemplateError) as info:
+        chat.render(ONE)
+    assert "\n" not in str(info.value) and len(str(info.value)) <= 240
+    assert str(info.value).startswith("chat template (t) raised an error: line one x")
