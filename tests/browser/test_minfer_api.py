@@ -359,6 +359,8 @@ def test_sampling_defaults_come_from_the_gguf_first(page, server):
 @pytest.mark.parametrize("template", [
     "{% for i in range(100000) %}{% for j in range(100000) %}{{ i }}{% endfor %}{% endfor %}",
     "{{ 'ab' * 1000000000 }}",
+    "{{ 'a'.center(2000000000) }}",
+    "{{ '{:>2000000000}'.format('a') }}",
 ])
 def test_a_hostile_template_is_a_typed_error_within_the_heap_budget(page, server, native_engine, template):
     model_copy(server.site / "models" / "hostile.gguf", {
