@@ -10,7 +10,7 @@ HELP = "Type a message. /new starts a new chat, /exit (or Ctrl-D) quits, Ctrl-C 
 
 
 def run_chat(args, params, log) -> int:
-    engine = load_engine(args.model, args.kernels, log)
+    engine = load_engine(args.model, args.kernels, log, args.quantize)
     chat = Chat(engine, system_prompt=args.system, n_ctx=args.ctx_size)
     log(HELP)
     while True:

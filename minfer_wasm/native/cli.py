@@ -42,8 +42,14 @@ def _positive_int(text: str) -> int:
 
 def _add_model_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", "-m", default=DEFAULT_MODEL,
-                   help=f"known name ({', '.join(KNOWN_MODELS)}), .gguf path, or http(s) URL "
-                        f"(default {DEFAULT_MODEL})")
+                   help=f"known name ({', '.join(KNOWN_MODELS)}), .gguf path, http(s) URL, or a "
+                        f"Hugging Face checkpoint folder (default {DEFAULT_MODEL})")
+
+
+def _add_quantize_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quantize", choices=("q8_0", "q4_0", "q4_1", "q4_k", "f16", "none"),
+                   default="none", help="a Hugging Face checkpoint's weights as they load "
+                                        "(default none: the checkpoint's float type, BF16 as F32)")
 
 
 def _add_kernels_arg(p: argparse.ArgumentParser) -> None:
@@ -86,7 +92,7 @@ def cmd_generate(args) -> int:
     if args.system and not args.chat:
         raise MinferError("--system goes with --chat (it is the chat template's system message)")
     params = _sampling_params(args)
-    engine = load_engine(args.model, args.kernels, _log)
+    engine = load_engine(args.model, args.kernels, _log, args.quantize)
     if args.chat:
         messages = ([{"role": "system", "content": args.system}] if args.system else [])
         prompt_ids = engine.encode_chat(messages + [{"role": "user", "content": args.prompt}])
@@ -122,10 +128,10 @@ def cmd_generate(args) -> int:
 
 
 def cmd_tokenize(args) -> int:
-    from ..gguf import GGUFFile
+    from ..engine import open_weights
     from ..tokenizer import Tokenizer
 
-    tokenizer = Tokenizer.from_metadata(GGUFFile.open(open_model(args.model, _log)).metadata)
+    tokenizer = Tokenizer.from_metadata(open_weights(open_model(args.model, _log)).metadata)
     for line_no, line in enumerate(sys.stdin, 1):
         if not line.strip():
             continue
@@ -149,6 +155,13 @@ def cmd_bench(args) -> int:
     from .bench import run_bench
 
     return run_bench(args, _log)
+
+
+def cmd_convert(args) -> int:
+    from .convert import convert
+
+    convert(args.source, args.out, args.qtype, _log)
+    return 0
 
 
 def cmd_models(args) -> int:
@@ -190,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chat", action="store_true", help="wrap the prompt as one user message (chat template)")
     p.add_argument("--system", default=None, help="system prompt, with --chat")
     _add_kernels_arg(p)
+    _add_quantize_arg(p)
     _add_sampling_args(p)
     p.add_argument("--ignore-eos", action="store_true", help="do not stop at end-of-generation tokens")
     p.add_argument("--context-shift", action="store_true", help="shift the context instead of failing when full")
@@ -206,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_arg(p)
     p.add_argument("--system", default=None, help="system prompt")
     _add_kernels_arg(p)
+    _add_quantize_arg(p)
     _add_sampling_args(p)
     p.set_defaults(func=cmd_chat, max_tokens=512)
 
@@ -219,6 +234,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-peer", action="store_true", help="skip the llama.cpp comparison")
     _add_kernels_arg(p)
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("convert", help="write a Hugging Face checkpoint as a GGUF file")
+    p.add_argument("--from", dest="source", required=True, metavar="DIR", help="checkpoint folder")
+    p.add_argument("--to", dest="out", required=True, metavar="OUT.gguf")
+    p.add_argument("--type", dest="qtype", required=True,
+                   choices=("q8_0", "q4_0", "q4_1", "q4_k", "f16", "f32"))
+    p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("models", help="list or pull known models")
     p.add_argument("action", choices=["pull", "list"])
