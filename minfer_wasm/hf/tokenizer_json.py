@@ -48,6 +48,12 @@ def tokenizer_metadata(files: FileSet, n_vocab: int | None) -> dict:
         md["tokenizer.ggml.model"] = "llama"
         md["tokenizer.ggml.pre"] = "default"
         md["tokenizer.ggml.add_space_prefix"] = _sentencepiece_prefix(steps, norm_steps, where)
+        # where HF puts the "▁" prefix: a normalizer step runs on every text between special
+        # tokens; Metaspace skips a text that starts with one, and with "first" all but the first
+        metaspace = next((s for s in steps if s.get("type") == "Metaspace"), None)
+        md["minfer.tokenizer.prefix_every_part"] = metaspace is None or \
+            metaspace.get("prepend_scheme", "always") == "always"
+        md["minfer.tokenizer.prefix_unless_space"] = metaspace is not None
         md["tokenizer.ggml.scores"] = _merge_scores(tokens, merges)
         for i, t in enumerate(tokens):
             if types[i] == NORMAL and len(t) == 6 and t.startswith("<0x") and t.endswith(">") \
