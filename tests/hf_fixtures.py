@@ -99,7 +99,7 @@ TEMPLATE = ("{% for m in messages %}<|begin_of_text|>{{ m['role'] }}\n{{ m['cont
             "{% endfor %}{% if add_generation_prompt %}<|begin_of_text|>assistant\n{% endif %}")
 
 
-def llama_weights(n_vocab: int, seed: int, n_embd=64, n_ff=128, n_layer=2, n_head=4, n_head_kv=2,
+def llama_weights(n_vocab: int, seed: int, n_embd=64, n_ff=256, n_layer=2, n_head=4, n_head_kv=2,
                   tied=False) -> dict[str, np.ndarray]:
     """Random HF llama weights (HF names and layout), seeded."""
     rng = np.random.default_rng(seed)
@@ -136,7 +136,7 @@ def write_llama_checkpoint(folder: Path, tok: Tokenizer, seed: int = 1, dtype: s
     elif dtype == "BF16":
         weights = {k: to_bf16(v) for k, v in weights.items()}
     config = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": n_vocab,
-              "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+              "hidden_size": 64, "intermediate_size": 256, "num_hidden_layers": 2,
               "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 256,
               "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "tie_word_embeddings": tied,
               "torch_dtype": {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}[dtype]}
