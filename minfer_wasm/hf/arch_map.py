@@ -163,18 +163,22 @@ def llama3_rope_factors(config: dict, head_dim: int) -> np.ndarray | None:
     factor = float(rope.get("factor", 8.0))
     low, high = float(rope.get("low_freq_factor", 1.0)), float(rope.get("high_freq_factor", 4.0))
     old_ctx = float(rope.get("original_max_position_embeddings", 8192))
-    freqs = 1.0 / (np.float32(base) ** (np.arange(0, head_dim, 2, dtype=np.float32) / np.float32(head_dim)))
+    # float32 arithmetic as the converter's torch code does it: a Python float raised to a float32
+    # tensor's powers in double precision, then rounded; scalar / tensor as scalar * (1 / tensor)
+    f32 = np.float32
+    exponents = np.arange(0, head_dim, 2, dtype=f32) / f32(head_dim)
+    freqs = f32(1.0) / (np.float64(base) ** exponents.astype(np.float64)).astype(f32)
     low_wavelen, high_wavelen = old_ctx / low, old_ctx / high
     factors = []
-    for freq in freqs.astype(np.float32).tolist():
-        wavelen = 2 * math.pi / freq
+    for freq in freqs:                                   # np.float32 each
+        wavelen = f32(2 * math.pi) * (f32(1) / freq)
         if wavelen < high_wavelen:
-            factors.append(1.0)
+            factors.append(f32(1))
         elif wavelen > low_wavelen:
-            factors.append(factor)
+            factors.append(f32(factor))
         else:
-            smooth = (old_ctx / wavelen - low) / (high - low)
-            factors.append(1 / ((1 - smooth) / factor + smooth))
+            smooth = (f32(old_ctx) * (f32(1) / wavelen) - f32(low)) / f32(high - low)
+            factors.append(f32(1) / ((f32(1) - smooth) / f32(factor) + smooth))
     return np.array(factors, np.float32)
 
 
@@ -208,10 +212,12 @@ def tensor_plans(hf_names, metadata: dict, where: str) -> list[TensorPlan]:
             continue                    # recomputed from rope_theta, as the converter drops it
         else:
             raise UnsupportedError(f"{where}: tensor {hf!r} has no GGUF name for {arch}")
+        if arch == "gemma3" and name == "output.weight":
+            continue                    # Gemma3Model: the classifier is the embeddings
         transform = None
-        if arch == "llama" and name.endswith("attn_q.weight"):
+        if arch == "llama" and name.endswith(("attn_q.weight", "attn_q.bias")):
             transform = _permute_rope(n_head)
-        elif arch == "llama" and name.endswith("attn_k.weight"):
+        elif arch == "llama" and name.endswith(("attn_k.weight", "attn_k.bias")):
             transform = _permute_rope(n_head_kv)
         elif arch == "gemma3" and name.endswith("norm.weight"):
             transform = _plus_one
