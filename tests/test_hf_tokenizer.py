@@ -23,7 +23,7 @@ CONFIG = json.dumps({"bos_token": SPECIALS[0], "eos_token": SPECIALS[2]}).encode
 
 def engine_tokenizer(hf: HFTokenizer, config: bytes = CONFIG, **extra) -> tuple[Tokenizer, dict]:
     files = MemoryFiles({"tokenizer.json": hf.to_str().encode(), "tokenizer_config.json": config, **extra})
-    md = tokenizer_metadata(files, None)
+    md = tokenizer_metadata(files)
     return Tokenizer.from_metadata(md), md
 
 

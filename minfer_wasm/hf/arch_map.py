@@ -94,72 +94,104 @@ def gguf_arch(config: dict, where: str) -> str:
 
 
 def model_metadata(config: dict, arch: str, where: str) -> dict:
-    """The GGUF metadata keys convert_hf_to_gguf.py writes for the model's hyper-parameters."""
+    """The GGUF metadata keys convert_hf_to_gguf.py writes for the model's hyper-parameters
+    (TextModel.set_gguf_parameters, then each architecture's own); floats rounded to float32,
+    as the file stores them, so a folder and its converted GGUF read the same."""
     hp = Hparams(config, where)
     a = arch + "."
-    n_embd, n_head = hp.get("hidden_size", required=True), hp.get("num_attention_heads", required=True)
+    gemma = arch == "gemma3"          # Gemma3Model fills in defaults the config may leave out
+    n_embd = hp.get("hidden_size", required=True)
+    n_head = hp.get("num_attention_heads", int, 8 if gemma else None, required=not gemma)
     if n_head == 0 or n_embd == 0:
         raise CheckpointError(f"{where}: hidden_size and num_attention_heads must be positive")
-    head_dim = hp.get("head_dim", int, None) or n_embd // n_head
+    head_dim = hp.get("head_dim", int, None)
+    rope = rope_parameters(config)
     md = {
         "general.architecture": arch,
-        a + "context_length": hp.get("max_position_embeddings", required=True),
+        a + "block_count": hp.get("num_hidden_layers", required=True),
+        a + "context_length": hp.get("max_position_embeddings", int, 131072 if gemma else None,
+                                     required=not gemma),
         a + "embedding_length": n_embd,
         a + "feed_forward_length": hp.get("intermediate_size", required=True),
-        a + "block_count": hp.get("num_hidden_layers", required=True),
         a + "attention.head_count": n_head,
-        a + "attention.head_count_kv": hp.get("num_key_value_heads", int, n_head),
-        a + "attention.layer_norm_rms_epsilon": hp.get("rms_norm_eps", float, 1e-6),
-        a + "rope.freq_base": _rope_theta(config, hp),
-        a + "vocab_size": hp.get("vocab_size", required=True),
+        a + "attention.head_count_kv": hp.get("num_key_value_heads", int, 4 if gemma else n_head),
+        a + "rope.freq_base": _f32(rope.get("rope_theta", 1_000_000.0 if gemma else 10000.0)),
+        a + "attention.layer_norm_rms_epsilon": _f32(hp.get("rms_norm_eps", float, 1e-6)),
     }
-    if hp.get("head_dim", int, None) is not None or arch in ("qwen3", "gemma3"):
-        md[a + "attention.key_length"] = md[a + "attention.value_length"] = head_dim
-    md[a + "rope.dimension_count"] = head_dim
-    rope = _rope_parameters(config)
-    rope_type = rope.get("rope_type", rope.get("type", "default"))
-    if arch == "phi3":
-        md[a + "rope.scaling.original_context_length"] = int(
-            rope.get("original_max_position_embeddings", config.get("original_max_position_embeddings")
-                     or md[a + "context_length"]))
+    if gemma or head_dim is not None:
+        md[a + "attention.key_length"] = md[a + "attention.value_length"] = head_dim or 256
+    head_dim = head_dim or n_embd // n_head
+    rope_type = str(rope.get("rope_type", rope.get("type", "default"))).lower()
+    if rope_type == "linear" and rope.get("factor") is not None:
+        md[a + "rope.scaling.type"] = "linear"
+        md[a + "rope.scaling.factor"] = _f32(rope["factor"])
+    elif rope_type not in ("default", "llama3", "longrope", "su"):
+        raise UnsupportedError(f"{where}: rope scaling {rope_type!r} is not supported "
+                               "(supported: default, linear, llama3, longrope for phi3)")
+    if arch == "llama":               # LlamaModel.set_gguf_parameters
+        md[a + "vocab_size"] = hp.get("vocab_size", required=True)
+        md[a + "rope.dimension_count"] = head_dim
+    elif arch == "phi3":              # Phi3MiniModel.set_gguf_parameters / generate_extra_tensors
+        orig_ctx = int(rope.get("original_max_position_embeddings", md[a + "context_length"]))
+        md[a + "rope.scaling.original_context_length"] = orig_ctx
+        md[a + "rope.dimension_count"] = int(float(rope.get("partial_rotary_factor", 1.0)) * n_embd) // n_head
         md[a + "attention.sliding_window"] = hp.get("sliding_window", int, 0)
         if rope.get("long_factor"):
-            raise UnsupportedError(f"{where}: phi3 long-context rope factors are not supported")
-    elif rope_type == "linear":
-        md[a + "rope.scaling.type"] = "linear"
-        md[a + "rope.scaling.factor"] = float(rope["factor"])
-    elif rope_type not in ("default", "llama3"):
-        raise UnsupportedError(f"{where}: rope scaling {rope_type!r} is not supported "
-                               "(supported: default, linear, llama3)")
-    if arch == "gemma3":
-        md[a + "attention.sliding_window"] = hp.get("sliding_window", int, 0)
-        md[a + "rope.freq_base_swa"] = hp.get("rope_local_base_freq", float, 10000.0)
-        pattern = hp.get("sliding_window_pattern", int, None)
-        if pattern is not None:
-            md[a + "attention.sliding_window_pattern"] = pattern
+            scale = md[a + "context_length"] / orig_ctx
+            md[a + "rope.scaling.attn_factor"] = _f32(
+                math.sqrt(1 + math.log(scale) / math.log(orig_ctx)) if scale > 1.0 else 1.0)
+    elif gemma:                       # Gemma3Model.set_gguf_parameters
+        local = (config.get("rope_parameters") or {}).get("sliding_attention") or {}
+        md[a + "rope.freq_base_swa"] = _f32(local.get("rope_theta", hp.get("rope_local_base_freq",
+                                                                           float, 10000.0)))
+        if config.get("sliding_window_pattern") != 1:
+            md[a + "attention.sliding_window"] = hp.get("sliding_window", required=True)
         if hp.get("final_logit_softcapping", float, None):
-            md[a + "final_logit_softcapping"] = hp.get("final_logit_softcapping", float)
+            md[a + "final_logit_softcapping"] = _f32(hp.get("final_logit_softcapping", float))
     return md
 
 
-def _rope_parameters(config: dict) -> dict:
-    """rope_scaling (transformers < 5) or rope_parameters (>= 5); {} when neither."""
-    rope = config.get("rope_scaling") or config.get("rope_parameters") or {}
-    return rope if isinstance(rope, dict) else {}
+def _f32(value) -> float:
+    return float(np.float32(value))
 
 
-def _rope_theta(config: dict, hp: Hparams) -> float:
-    theta = _rope_parameters(config).get("rope_theta")
-    return float(theta) if isinstance(theta, (int, float)) else hp.get("rope_theta", float, 10000.0)
+def rope_parameters(config: dict) -> dict:
+    """The rope settings of the (full-attention) layers: transformers >= 5 `rope_parameters`
+    (per layer kind for gemma3), or < 5 `rope_scaling` plus `rope_theta`; as the converter's
+    `rope_parameters.get("full_attention", rope_parameters)`."""
+    rope = config.get("rope_parameters") or config.get("rope_scaling") or {}
+    if not isinstance(rope, dict):
+        return {}
+    rope = dict(rope.get("full_attention", rope))
+    if "rope_theta" not in rope and isinstance(config.get("rope_theta"), (int, float)):
+        rope["rope_theta"] = config["rope_theta"]
+    return rope
+
+
+def extra_tensors(config: dict, metadata: dict) -> dict[str, np.ndarray]:
+    """Tensors the converter makes from config values: llama3's rope_freqs, phi3's LongRoPE factors."""
+    arch = metadata["general.architecture"]
+    if arch == "llama":
+        factors = llama3_rope_factors(config, metadata["llama.rope.dimension_count"])
+        return {} if factors is None else {"rope_freqs.weight": factors}
+    rope = rope_parameters(config)
+    if arch == "phi3" and rope.get("long_factor"):
+        half = metadata["phi3.rope.dimension_count"] // 2
+        long, short = (np.asarray(rope.get(k) or [], np.float32) for k in ("long_factor", "short_factor"))
+        if long.shape != (half,) or short.shape != (half,):
+            raise CheckpointError(f"rope long_factor / short_factor need {half} values each, "
+                                  f"got {long.size} and {short.size}")
+        return {"rope_factors_long.weight": long, "rope_factors_short.weight": short}
+    return {}
 
 
 def llama3_rope_factors(config: dict, head_dim: int) -> np.ndarray | None:
     """rope_freqs.weight (head_dim // 2,) float32 for llama3 rope scaling (convert_hf_to_gguf.py
     LlamaModel.generate_extra_tensors), or None for other rope types."""
-    rope = _rope_parameters(config)
-    if rope.get("rope_type", rope.get("type")) != "llama3":
+    rope = rope_parameters(config)
+    if str(rope.get("rope_type", rope.get("type"))).lower() != "llama3":
         return None
-    base = float(rope.get("rope_theta", config.get("rope_theta", 10000.0)))
+    base = float(rope.get("rope_theta", 10000.0))
     factor = float(rope.get("factor", 8.0))
     low, high = float(rope.get("low_freq_factor", 1.0)), float(rope.get("high_freq_factor", 4.0))
     old_ctx = float(rope.get("original_max_position_embeddings", 8192))

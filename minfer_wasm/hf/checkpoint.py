@@ -23,7 +23,7 @@ from ..ggml_types import row_nbytes
 from ..quants.floats import F16, F32
 from ..quants.quantize import QUANTIZE_TYPES, quantize, type_for
 from ..quants.registry import lookup
-from .arch_map import gguf_arch, llama3_rope_factors, model_metadata, tensor_plans
+from .arch_map import extra_tensors, gguf_arch, model_metadata, tensor_plans
 from .files import FileSet, read_json
 from .safetensors import SafetensorsCheckpoint
 from .tokenizer_json import tokenizer_metadata
@@ -64,10 +64,8 @@ class HFCheckpoint:
         self._plans = {p.gguf_name: p for p in plans}
         if len(self._plans) != len(plans):
             raise CheckpointError(f"{files.name}: two tensors map to the same GGUF name")
-        head_dim = metadata[f"{arch}.rope.dimension_count"]
-        factors = llama3_rope_factors(config, head_dim) if arch == "llama" else None
-        self._extra = {} if factors is None else {"rope_freqs.weight": factors}   # (head_dim/2,) f32
-        metadata |= tokenizer_metadata(files, metadata[f"{arch}.vocab_size"])
+        self._extra = extra_tensors(config, metadata)      # name -> (head_dim/2,) f32
+        metadata |= tokenizer_metadata(files, config)
         dtypes = {self.weights.info(p.hf_name).dtype for p in plans}
         file_type = quantize_to if quantize_to != "none" else ("f16" if dtypes == {"F16"} else "f32")
         metadata["general.file_type"] = _FILE_TYPES[file_type]

@@ -24,8 +24,11 @@ SPACE = "\u2581"
 _GPT2_PRE_CANDIDATES = ("gpt2", "llama-bpe", "qwen2", "smollm", "gpt-4o", "tekken")
 
 
-def tokenizer_metadata(files: FileSet, n_vocab: int | None) -> dict:
-    """The tokenizer.ggml.* keys (and tokenizer.chat_template) of a checkpoint's tokenizer files."""
+def tokenizer_metadata(files: FileSet, config: dict | None = None) -> dict:
+    """The tokenizer.ggml.* keys (and tokenizer.chat_template) of a checkpoint's tokenizer files;
+    config.json (`config`) gives the vocabulary size and the special ids they leave out."""
+    config = config or {}
+    n_vocab = config.get("vocab_size") if isinstance(config.get("vocab_size"), int) else None
     where = f"{files.name}/tokenizer.json"
     tj = read_json(files, "tokenizer.json")
     tc = read_json(files, "tokenizer_config.json", required=False) or {}
@@ -68,6 +71,10 @@ def tokenizer_metadata(files: FileSet, n_vocab: int | None) -> dict:
             special[key] = index[text]
     if "unk" not in special and isinstance(model.get("unk_token"), str) and model["unk_token"] in index:
         special["unk"] = index[model["unk_token"]]
+    for key in ("bos", "eos", "pad"):             # gguf-py SpecialVocab: then config.json's ids
+        tid = config.get(f"{key}_token_id")
+        if key not in special and isinstance(tid, int) and 0 <= tid < len(tokens):
+            special[key] = tid
     prefix, suffix = _post_processor_specials(tj.get("post_processor"), index, where)
     for key, added in (("bos", prefix), ("eos", suffix)):
         if len(added) > 1 or (added and key in special and special[key] != added[0]):
