@@ -10,6 +10,9 @@ The worker owns the network and the UI protocol; this module owns everything Pyt
                                           check the architecture while the tensors download
   session.load(buf, name, system_prompt, n_ctx, on_progress, kernels_path)
                                           the engine; on the kernel path its weights are views of buf
+  session.load_files(buffers, name, system_prompt, n_ctx, on_progress, quantize, kernels_path)
+                                          the same from a Hugging Face checkpoint's files picked in
+                                          the page ({file name: bytearray}), quantized as they load
   turn = session.start(text, params, max_tokens, seed)
   turn.step() -> next text piece | None   one step per call, so the worker can handle `stop`
   turn.close(); turn.summary()            between tokens and report timings
@@ -26,6 +29,7 @@ from .config import ModelConfig
 from .engine import Engine
 from .errors import MinferError, SourceError
 from .gguf import GGUFFile
+from .hf.files import MemoryFiles
 from .kernels import KernelError, load_kernels
 from .profile import CLOCK
 from .sampling import SamplingParams
@@ -90,6 +94,56 @@ class _ProgressSource:
         if self._done >= self._next:
             self._on_progress(min(self._done, self.size), self.size)
             self._next = self._done + max(self.size // PROGRESS_STEPS, 1)
+        return data
+
+
+class _FilesProgress:
+    """A checkpoint's files (minfer_wasm.hf.FileSet) from the page's buffers, reporting how much
+    of all of them the engine has read, in 1% steps; close() lets go of the buffers."""
+
+    def __init__(self, buffers: dict, name: str, on_progress: Callable[[int, int], None]):
+        self.name = name
+        self._files = MemoryFiles(buffers, name)
+        self.size = sum(memoryview(b).nbytes for b in buffers.values())
+        self._on_progress, self._done, self._next = on_progress, 0, 0
+        self._opened: list[_CountedSource] = []
+
+    def open(self, file_name: str):
+        if self._files is None:
+            raise SourceError(f"{self.name}: the checkpoint's files were released after loading")
+        source = self._files.open(file_name)
+        if source is None:
+            return None
+        self._opened.append(_CountedSource(source, self))
+        return self._opened[-1]
+
+    def count(self, length: int) -> None:
+        self._done += length
+        if self._done >= self._next:
+            self._on_progress(min(self._done, self.size), self.size)
+            self._next = self._done + max(self.size // PROGRESS_STEPS, 1)
+
+    def close(self) -> None:
+        self._files = None
+        for source in self._opened:
+            source.close()
+
+
+class _CountedSource:
+    """One file of a _FilesProgress: reads are counted, and refused once its files are closed."""
+
+    def __init__(self, source: BytesSource, files: _FilesProgress):
+        self.name, self.size = source.name, source.size
+        self._source, self._files = source, files
+
+    def close(self) -> None:
+        self._source = None
+
+    def read(self, offset: int, length: int):
+        if self._source is None:
+            raise SourceError(f"{self.name}: the checkpoint's files were released after loading")
+        data = self._source.read(offset, length)
+        self._files.count(length)
         return data
 
 
@@ -164,6 +218,30 @@ class Session:
             engine = Engine.load(source, kernels)
         finally:
             source.close()      # what the engine keeps, it holds itself (copies, or views of buf)
+        return self._start(engine, name, system_prompt, n_ctx, kernels, note)
+
+    def load_files(self, buffers: dict, name: str, system_prompt: str | None, n_ctx: int | None,
+                   on_progress: Callable[[int, int], None], quantize: str = "q8_0",
+                   kernels_path: str | None = None) -> dict:
+        """Build the engine from a Hugging Face checkpoint's files, {file name: bytes-like} as the
+        page read them (config.json, tokenizer.json, tokenizer_config.json, *.safetensors, ...),
+        its weights quantized to `quantize` as they load (minfer_wasm.hf.HFCheckpoint); the
+        buffers are not kept. Otherwise as load()."""
+        kernels, note = None, ""
+        if kernels_path:
+            try:
+                kernels = load_kernels(kernels_path)
+            except KernelError as e:
+                note = str(e)
+        files = _FilesProgress(buffers, name, on_progress)
+        try:
+            engine = Engine.load(files, kernels, quantize)
+        finally:
+            files.close()       # the engine holds its own (quantized) weights
+        return self._start(engine, name, system_prompt, n_ctx, kernels, note)
+
+    def _start(self, engine: Engine, name: str, system_prompt: str | None, n_ctx: int | None,
+               kernels, note: str) -> dict:
         config = engine.model.config
         n_ctx = min(n_ctx, config.n_ctx_train) if n_ctx else None
         self.engine, self.chat = engine, Chat(engine, system_prompt or None, n_ctx)
