@@ -50,7 +50,7 @@ def to_bf16(a: np.ndarray) -> np.ndarray:
 def train_tokenizer(style: str, vocab_size: int = 500) -> Tokenizer:
     """A byte-level BPE ("llama3", "qwen2", "gpt2", "smollm") or SentencePiece-style BPE
     ("metaspace") tokenizer trained on the project's corpus, with the style's pre-tokenizer."""
-    byte_level = style != "metaspace"
+    byte_level = not style.startswith("metaspace")
     model = models.BPE(ignore_merges=style == "llama3",
                        byte_fallback=not byte_level, unk_token=None if byte_level else "<unk>")
     tok = Tokenizer(model)
@@ -65,8 +65,9 @@ def train_tokenizer(style: str, vocab_size: int = 500) -> Tokenizer:
     elif style == "smollm":
         tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True),
                                                      pre_tokenizers.ByteLevel(add_prefix_space=False)])
-    elif style == "metaspace":
-        tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="first", split=False)
+    elif style in ("metaspace", "metaspace-always"):
+        scheme = "always" if style == "metaspace-always" else "first"
+        tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme=scheme, split=False)
     else:
         raise ValueError(style)
     tok.decoder = decoders.ByteLevel() if byte_level else decoders.Metaspace()

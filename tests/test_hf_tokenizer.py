@@ -39,6 +39,7 @@ def llama2_normalizer_style() -> HFTokenizer:
 
 @pytest.mark.parametrize("style,pre", [("llama3", "llama-bpe"), ("qwen2", "qwen2"), ("gpt2", "gpt2"),
                                        ("smollm", "smollm"), ("metaspace", "default"),
+                                       ("metaspace-always", "default"),
                                        ("llama2", "default")])
 def test_corpus_tokenizes_as_hf_tokenizers(style, pre):
     hf = llama2_normalizer_style() if style == "llama2" else train_tokenizer(style)

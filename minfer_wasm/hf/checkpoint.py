@@ -29,6 +29,7 @@ from .safetensors import SafetensorsCheckpoint
 from .tokenizer_json import tokenizer_metadata
 
 QUANTIZE_CHOICES = ("none",) + QUANTIZE_TYPES
+SLAB_WEIGHTS = 1 << 22       # weights converted at a time (16 MiB of float32)
 # llama_ftype of a file whose matrices have the type (general.file_type)
 _FILE_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q4_1": 3, "q8_0": 7, "q4_k": 15}
 
@@ -91,26 +92,39 @@ class HFCheckpoint:
         qtype = type_for(quantize_to)
         return qtype if info.shape[-1] % qtype.block_size == 0 else F16
 
-    def float_weights(self, name: str) -> np.ndarray:
-        """The tensor as float32 after the converter's changes, in its numpy shape."""
+    def float_weights(self, name: str, rows: slice = slice(None)) -> np.ndarray:
+        """The tensor (or some of its rows) as float32 after the converter's changes."""
         if name in self._extra:
             return self._extra[name]
         plan = self._plans.get(name)
         if plan is None:
             raise CheckpointError(f"{self.source.name}: no tensor named {name!r}")
-        info = self.weights.info(plan.hf_name)
         values = self.weights.array(plan.hf_name)
-        if info.dtype == "BF16":                 # widened by a 16-bit shift (exact)
+        values = values[rows] if values.ndim > 1 else values
+        if self.weights.info(plan.hf_name).dtype == "BF16":     # widened by a 16-bit shift (exact)
             values = (values.astype(np.uint32) << 16).view(np.float32)
         values = values.astype(np.float32)
         return plan.transform(values) if plan.transform else values
 
     def tensor_bytes(self, name: str) -> np.ndarray:
-        """The tensor in its loaded type, as GGUF bytes: (nbytes,) uint8."""
-        info = self.tensors[name]
-        values = self.float_weights(name)
-        rows = values.reshape(-1, info.shape[-1]) if values.ndim != 1 else values.reshape(1, -1)
-        return quantize(rows, lookup(info.ggml_type)).reshape(-1)
+        """The tensor in its loaded type, as GGUF bytes: (nbytes,) uint8. Matrices without a
+        transform are converted a slab of rows at a time, so a float32 copy of a large
+        embedding never exists at once."""
+        info = self.tensors.get(name)
+        if info is None:
+            raise CheckpointError(f"{self.source.name}: no tensor named {name!r}")
+        qtype = lookup(info.ggml_type)
+        plan = self._plans.get(name)
+        if len(info.shape) < 2 or plan is None or plan.transform is not None:
+            values = self.float_weights(name)
+            return quantize(values.reshape(-1, info.shape[-1]), qtype).reshape(-1)
+        out = np.empty(info.nbytes, np.uint8)
+        n_rows, row_bytes = int(np.prod(info.shape[:-1])), info.nbytes // int(np.prod(info.shape[:-1]))
+        step = max(1, SLAB_WEIGHTS // info.shape[-1])
+        for r0 in range(0, n_rows, step):
+            slab = self.float_weights(name, slice(r0, r0 + step))          # (step, cols) f32
+            out[r0 * row_bytes:(r0 + len(slab)) * row_bytes] = quantize(slab, qtype).reshape(-1)
+        return out
 
     def release_tensor(self, name: str) -> None:
         plan = self._plans.get(name)
