@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UnsupportedError
-from .codes import QuantType
 from .floats import F16, F32
 from .kquants import K_TYPES
 from .legacy import LEGACY_TYPES
@@ -159,7 +158,3 @@ def _q4_k(x: np.ndarray) -> np.ndarray:
 
 
 _ENCODERS = {"Q8_0": _q8_0, "Q4_0": _q4_0, "Q4_1": _q4_1, "Q4_K": _q4_k}
-
-
-def is_quantized(qtype) -> bool:
-    return isinstance(qtype, QuantType)
