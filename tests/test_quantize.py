@@ -1,5 +1,11 @@
 """The quantizers against gguf-py: Q8_0, Q4_0, Q4_1 and F16 give gguf.quants.quantize's bytes;
-Q4_K (which gguf-py cannot quantize) decodes, by gguf-py's dequantize, to within its bounds."""
+Q4_K (which gguf-py cannot quantize) decodes, by gguf-py's dequantize, to within its bounds, and
+all four give the bytes of ggml's C quantizer when its library is at hand: the one in
+llama-cpp-python (the `bench` extra), or a libggml-base.so named by MINFER_GGML_BASE."""
+
+import ctypes
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -57,6 +63,37 @@ def test_q4_k_decodes_within_its_bounds():
     q41 = gguf_dequantize(gguf_quantize(w, T.Q4_1), T.Q4_1).reshape(w.shape)
     assert np.sqrt(np.mean((back - w) ** 2)) < np.sqrt(np.mean((q41 - w) ** 2))
     assert np.all(back[0, :64] == 0)
+
+
+def ggml_base_library() -> ctypes.CDLL:
+    """ggml's base library (it holds ggml_quantize_chunk), or a skip saying why there is none."""
+    path = os.environ.get("MINFER_GGML_BASE")
+    if not path:
+        llama_cpp = pytest.importorskip(
+            "llama_cpp", reason="no ggml library: llama-cpp-python (the `bench` extra) is not "
+                                "installed and MINFER_GGML_BASE is not set")
+        found = sorted(Path(llama_cpp.__file__).parent.rglob("libggml-base.*"))
+        if not found:
+            pytest.skip("llama-cpp-python ships no libggml-base library")
+        path = str(found[0])
+    lib = ctypes.CDLL(path)
+    lib.ggml_quantize_chunk.restype = ctypes.c_size_t
+    lib.ggml_quantize_chunk.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
+                                        ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p]
+    return lib
+
+
+@pytest.mark.parametrize("name,gguf_type", [("q4_k", T.Q4_K), ("q8_0", T.Q8_0), ("q4_0", T.Q4_0),
+                                            ("q4_1", T.Q4_1)])
+def test_blocks_equal_ggml_c_quantizer(name, gguf_type):
+    lib = ggml_base_library()
+    rng = np.random.default_rng(17)
+    for w in (weights(4), (rng.standard_t(3, (32, 1024)) * 100).astype(np.float32)):
+        ours = quantize(w, type_for(name))
+        theirs = np.zeros_like(ours)
+        # ggml_quantize_chunk(type, src, dst, start, nrows, n_per_row, imatrix = NULL): the _ref code
+        lib.ggml_quantize_chunk(int(gguf_type), w.ctypes.data, theirs.ctypes.data, 0, w.shape[0], w.shape[1], None)
+        assert np.array_equal(ours, theirs), f"{np.count_nonzero(ours != theirs)} bytes differ"
 
 
 def test_rows_not_whole_blocks_are_refused():

@@ -3,8 +3,9 @@
 Each follows ggml's reference quantizer in ggml/src/ggml-quants.c (`quantize_row_*_ref`), the
 code llama.cpp's converter and llama-quantize run without an importance matrix; the block
 layouts are drawn next to their dequantizers (legacy.py, kquants.py). Q8_0, Q4_0 and Q4_1 give
-the very bytes of gguf-py's `gguf.quants.quantize` (tests/test_quantize.py); gguf-py has no
-Q4_K quantizer, so Q4_K is checked by decoding it back (gguf-py's dequantize) within its bounds.
+the very bytes of gguf-py's `gguf.quants.quantize`; gguf-py has no Q4_K quantizer, so Q4_K is
+checked against ggml's own C library (`ggml_quantize_chunk`, from llama-cpp-python) byte for
+byte, and always within its bounds when decoded by gguf-py (tests/test_quantize.py).
 """
 
 from __future__ import annotations
@@ -88,56 +89,75 @@ def _q4_1(x: np.ndarray) -> np.ndarray:
 
 
 # ---- Q4_K: 8 sub-blocks of 32, each with a 6-bit scale and min (ggml-quants.c quantize_row_q4_K_ref)
+# Every sum runs over the 32 weights in order, in float32, as the C loops do (vectorized across
+# sub-blocks), so the blocks are ggml's own bytes; nearest_int rounds halves to even (np.rint).
+
+def _ordered_sum(terms) -> np.ndarray:
+    """sum over i of terms(i), added in the order i = 0..31: (S,) float32."""
+    total = terms(0)
+    for i in range(1, 32):
+        total = total + terms(i)
+    return total
+
 
 def _fit_scale_min(x: np.ndarray, w: np.ndarray, nmax: int = 15, rmin: float = -1.0,
-                   rdelta: float = 0.1, nstep: int = 20) -> tuple[np.ndarray, np.ndarray]:
-    """make_qkx2_quants over many sub-blocks at once: x, w (S, 32) -> (scale, -min) (S,) each.
-    Starts from the min..max grid, then tries nstep shifted grids and keeps the weighted
-    least-squares (scale, min) of the best one."""
+                   rdelta: float = 0.1, nstep: int = 20) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """make_qkx2_quants (use_mad false) on S sub-blocks at once: x, w (S, 32) f32 ->
+    (scale (S,), -min (S,), codes (S, 32) uint8). Starts from the min..max grid, then tries
+    nstep + 1 shifted grids, keeping the weighted least-squares (scale, min) of the best."""
     f32 = np.float32
-    lo = np.minimum(x.min(axis=1), 0)                                  # (S,)
+    xt, wt = x.T.copy(), w.T.copy()                                    # (32, S): row i = weight i
+    lo = np.minimum(x.min(axis=1), f32(0))                             # (S,)
     hi = x.max(axis=1)
-    span = hi - lo
-    flat = span == 0
-    safe_span = np.where(flat, f32(1), span)
-    sum_w, sum_x = w.sum(axis=1), (w * x).sum(axis=1)
-    iscale = f32(nmax) / safe_span
+    flat = hi == lo
+    span = np.where(flat, f32(1), hi - lo)
+    sum_w = _ordered_sum(lambda i: wt[i])
+    sum_x = _ordered_sum(lambda i: wt[i] * xt[i])
+    iscale = f32(nmax) / span
     scale = f32(1) / iscale
-    codes = np.clip(np.rint(iscale[:, None] * (x - lo[:, None])), 0, nmax)      # (S, 32)
-    best = (w * (scale[:, None] * codes + lo[:, None] - x) ** 2).sum(axis=1)
-    best_min = lo.copy()
+    codes = np.clip(np.rint(iscale * (xt - lo)), 0, nmax).astype(f32)          # (32, S)
+    best = _ordered_sum(lambda i: wt[i] * ((scale * codes[i] + lo) - xt[i]) ** 2)
+    best_min = lo            # as in C, each later grid starts from the best min found so far
     for step in range(nstep + 1):
-        iscale = f32(rmin + rdelta * step + nmax) / safe_span
-        l = np.clip(np.rint(iscale[:, None] * (x - lo[:, None])), 0, nmax).astype(f32)
-        sum_l, sum_l2, sum_xl = (w * l).sum(axis=1), (w * l * l).sum(axis=1), (w * l * x).sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            iscale = (f32(rmin) + f32(rdelta) * f32(step) + f32(nmax)) / np.where(flat, f32(1), hi - best_min)
+            l = np.clip(np.rint(iscale * (xt - best_min)), 0, nmax).astype(f32)  # (32, S)
+        sum_l = _ordered_sum(lambda i: wt[i] * l[i])
+        sum_l2 = _ordered_sum(lambda i: wt[i] * l[i] * l[i])
+        sum_xl = _ordered_sum(lambda i: wt[i] * l[i] * xt[i])
         det = sum_w * sum_l2 - sum_l * sum_l
         ok = det > 0
-        safe_det = np.where(ok, det, f32(1))
-        this_scale = (sum_w * sum_xl - sum_x * sum_l) / safe_det
-        this_min = (sum_l2 * sum_x - sum_l * sum_xl) / safe_det
-        positive = this_min > 0
-        this_min = np.where(positive, f32(0), this_min)
-        this_scale = np.where(positive, sum_xl / np.where(sum_l2 > 0, sum_l2, f32(1)), this_scale)
-        err = (w * (this_scale[:, None] * l + this_min[:, None] - x) ** 2).sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            this_scale = (sum_w * sum_xl - sum_x * sum_l) / det
+            this_min = (sum_l2 * sum_x - sum_l * sum_xl) / det
+            positive = this_min > 0
+            this_min = np.where(positive, f32(0), this_min)
+            this_scale = np.where(positive, sum_xl / sum_l2, this_scale)
+        err = _ordered_sum(lambda i: wt[i] * ((this_scale * l[i] + this_min) - xt[i]) ** 2)
         better = ok & (err < best)
         best = np.where(better, err, best)
         scale = np.where(better, this_scale, scale)
         best_min = np.where(better, this_min, best_min)
-    scale = np.where(flat, f32(0), scale)
-    return scale.astype(f32), (-np.where(flat, lo, best_min)).astype(f32)
+        codes = np.where(better, l, codes)
+    scale = np.where(flat, f32(0), scale).astype(f32)
+    codes = np.where(flat, f32(0), codes)
+    return scale, (-best_min).astype(f32), codes.T.astype(np.uint8)
 
 
 def _q4_k(x: np.ndarray) -> np.ndarray:
     """(B, 256) -> (B, 144): d, dmin (f16) | 12 bytes of 6-bit scales and mins | 128 bytes of codes."""
     f32, n = np.float32, len(x)
-    sub = x.reshape(n, 8, 32)                                          # (B, 8, 32)
-    av = np.sqrt((x * x).sum(axis=1) / f32(256))                       # (B,)
-    weights = av[:, None, None] + np.abs(sub)                          # (B, 8, 32)
-    scales, mins = _fit_scale_min(sub.reshape(-1, 32), weights.reshape(-1, 32))
+    sub = x.reshape(n * 8, 32)                                         # (S, 32), S = 8 B
+    sum_x2 = _ordered_sum(lambda i: sub[:, i] * sub[:, i])
+    av = np.sqrt(sum_x2 / f32(32))                                     # (S,) per sub-block
+    weights = av[:, None] + np.abs(sub)                                # (S, 32)
+    scales, mins, fit_codes = _fit_scale_min(sub, weights)
     scales, mins = scales.reshape(n, 8), mins.reshape(n, 8)            # (B, 8) each
-    max_scale, max_min = scales.max(axis=1), mins.max(axis=1)
-    inv_scale = np.where(max_scale > 0, f32(63) / np.where(max_scale > 0, max_scale, 1), 0)
-    inv_min = np.where(max_min > 0, f32(63) / np.where(max_min > 0, max_min, 1), 0)
+    max_scale = np.maximum(scales.max(axis=1), f32(0))
+    max_min = np.maximum(mins.max(axis=1), f32(0))
+    with np.errstate(divide="ignore"):
+        inv_scale = np.where(max_scale > 0, f32(63) / max_scale, f32(0))
+        inv_min = np.where(max_min > 0, f32(63) / max_min, f32(0))
     ls = np.minimum(np.rint(inv_scale[:, None] * scales), 63).astype(np.uint8)     # (B, 8)
     lm = np.minimum(np.rint(inv_min[:, None] * mins), 63).astype(np.uint8)
     packed = np.empty((n, 12), np.uint8)                               # get_scale_min_k4 layout
@@ -148,9 +168,10 @@ def _q4_k(x: np.ndarray) -> np.ndarray:
     dmin16 = (max_min / f32(63)).astype(np.float16)
     d = d16.astype(f32)[:, None] * ls.astype(f32)                      # (B, 8) effective scales
     dm = dmin16.astype(f32)[:, None] * lm.astype(f32)
-    safe_d = np.where(d == 0, f32(1), d)
-    codes = np.clip(np.rint((sub + dm[:, :, None]) / safe_d[:, :, None]), 0, 15)
-    codes = np.where(d[:, :, None] == 0, 0, codes).astype(np.uint8)    # (B, 8, 32)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        codes = np.clip(np.rint((sub.reshape(n, 8, 32) + dm[:, :, None]) / d[:, :, None]), 0, 15)
+    # a sub-block whose scale rounds to 0 keeps the codes of its fit (`if (!d) continue;`)
+    codes = np.where(d[:, :, None] == 0, fit_codes.reshape(n, 8, 32), codes).astype(np.uint8)
     # 64 weights per 32 bytes: sub-block 2i in the low nibbles, 2i + 1 in the high ones
     qs = (codes[:, 0::2] | (codes[:, 1::2] << 4)).reshape(n, 128)
     return np.concatenate([d16.view(np.uint8).reshape(n, 2), dmin16.view(np.uint8).reshape(n, 2),
