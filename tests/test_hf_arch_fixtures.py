@@ -101,3 +101,26 @@ def test_folder_logits_match_transformers_and_the_llama_cpp_file(name):
     q8_file = Engine.load(FileSource(ARCH_DIR / name / f"{name}.q8_0.gguf"))
     ids = reference(name)["cases"][0]["prompt_ids"]
     assert np.array_equal(all_logits(q8_folder, ids), all_logits(q8_file, ids))
+
+
+@pytest.mark.parametrize("name", FIXTURES)
+def test_llama_cpp_runs_our_converted_file(tmp_path, name):
+    """llama.cpp (llama-cpp-python, the `bench` extra) loads the F32 file `convert` writes and
+    decodes transformers' greedy continuation, up to its first near-tie (top-2 margin < 0.1)."""
+    llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python (the `bench` extra) is not installed")
+    try:
+        llama_cpp.Llama(model_path=str(ARCH_DIR / name / f"{name}.f32.gguf"), n_ctx=128, verbose=False)
+    except ValueError:    # measured: gemma3 (pre-tokenizer 'gpt2') and phi3 (its BPE vocabulary)
+        pytest.skip(f"llama.cpp does not load the file its own converter made from the {name} fixture")
+    out = tmp_path / f"{name}.f32.gguf"
+    convert(str(ARCH_DIR / name), out, "f32", log=lambda _: None)
+    llm = llama_cpp.Llama(model_path=str(out), n_ctx=128, logits_all=True, verbose=False)
+    for case in reference(name)["cases"]:
+        llm.reset()
+        llm.eval(case["prompt_ids"])
+        margins = np.array(case["margins"])
+        n = int(np.argmax(margins < 0.1)) if (margins < 0.1).any() else len(margins)
+        assert n > 0
+        for token in case["continuation"][:n]:
+            assert int(np.argmax(llm.scores[llm.n_tokens - 1])) == token
+            llm.eval([token])
