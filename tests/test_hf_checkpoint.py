@@ -17,12 +17,14 @@ from gguf import GGUFReader
 from gguf.quants import quantize as gguf_quantize
 from hf_fixtures import (SPECIALS, TEMPLATE, llama_weights, safetensors_bytes, train_tokenizer, with_bos,
                          write_llama_checkpoint)
+from test_sources import LocalServer
 
 from minfer_wasm.engine import Engine
 from minfer_wasm.errors import CheckpointError, UnsupportedError
 from minfer_wasm.gguf import GGUFFile
 from minfer_wasm.hf import FolderFiles, HFCheckpoint
 from minfer_wasm.native.convert import convert
+from minfer_wasm.native.model_store import open_model
 from minfer_wasm.sources import FileSource
 
 PROMPT = "Hello world, the quick brown fox."
@@ -194,3 +196,17 @@ def test_bad_checkpoints_fail_with_one_line(tmp_path, tokenizer):
     (folder / "tokenizer.json").unlink()
     with pytest.raises(CheckpointError, match="tokenizer.json is missing"):
         HFCheckpoint(FolderFiles(folder))
+
+
+def test_checkpoint_behind_a_base_url_loads_like_the_folder(folder):
+    server = LocalServer()          # tests/test_sources.py: honours Range, 404 for other paths
+    try:
+        for path in folder.iterdir():
+            server.httpd.files[f"/ckpt/{path.name}"] = path.read_bytes()
+        remote = Engine.load(open_model(server.url("/ckpt/")), quantize="q8_0")
+        local = Engine.load(FolderFiles(folder), quantize="q8_0")
+        ids = local.tokenizer.encode(PROMPT)
+        assert remote.tokenizer.encode(PROMPT) == ids
+        assert np.array_equal(engine_logits(remote, ids), engine_logits(local, ids))
+    finally:
+        server.close()
