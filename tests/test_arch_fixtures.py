@@ -18,6 +18,8 @@ Both on the numpy path and on the compiled kernels (the page's default path).
 
 import base64
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -129,3 +131,19 @@ def test_fused_and_biased_tensors_are_read():
     assert bias.shape == ((qwen2.config.n_head + 2 * qwen2.config.n_head_kv) * qwen2.config.head_dim,)
     assert np.abs(bias).min() > 0
     assert qwen3.config.qk_norm and qwen3.blocks[0].attn_qkv_bias is None
+
+
+@pytest.mark.parametrize("name", FIXTURES)
+def test_cli_generate_runs_each_architecture(name):
+    """`minfer-wasm generate` on the F32 file: the prompt tokenized as transformers did, and its
+    greedy continuation, until the reference hesitates."""
+    case = reference(name)["cases"][0]
+    margins = np.array(case["margins"])
+    n = int(np.argmax(margins < MARGIN)) if (margins < MARGIN).any() else len(margins)
+    result = subprocess.run([sys.executable, "-m", "minfer_wasm", "generate", "--model",
+                             str(ARCH / name / f"{name}.f32.gguf"), "--prompt", case["prompt"],
+                             "-t", "0", "-n", str(n), "--ignore-eos", "--json"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout.splitlines()[-1])
+    assert out["prompt_ids"] == case["prompt_ids"] and out["ids"] == case["continuation"][:n]
