@@ -235,15 +235,17 @@ class ChatTemplate:
             return cls(GEMMA, "built-in gemma", **special)
         return cls(CHATML, "built-in chatml", **special)
 
-    def render(self, messages: list[dict], add_generation_prompt: bool = True) -> str:
-        """The prompt text for `messages` ({"role", "content"} dicts); TemplateError on failure."""
+    def render(self, messages: list[dict], add_generation_prompt: bool = True, **variables) -> str:
+        """The prompt text for `messages` ({"role", "content"} dicts); `variables` are more template
+        variables, as apply_chat_template's keyword arguments (Qwen3's enable_thinking).
+        TemplateError on failure."""
         if self._error is not None:
             raise TemplateError(self._error)
         for i, message in enumerate(messages):
             if not isinstance(message, dict):
                 raise TemplateError(f"chat message {i} must be a dict with role and content, "
                                     f"got {type(message).__name__}")
-        variables = dict(self._special, messages=messages, tools=None, documents=None,
+        variables = dict(self._special, **variables, messages=messages, tools=None, documents=None,
                          add_generation_prompt=add_generation_prompt)
         self._env.budget = _Budget()
         try:

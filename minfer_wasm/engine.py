@@ -51,9 +51,11 @@ class Engine:
             gguf.release_all()
         return cls(gguf, model, tokenizer, template)
 
-    def encode_chat(self, messages: list[dict], add_generation_prompt: bool = True) -> list[int]:
-        """Render `messages` with the chat template and tokenize; BOS added once, as the model asks."""
-        text = self.template.render(messages, add_generation_prompt=add_generation_prompt)
+    def encode_chat(self, messages: list[dict], add_generation_prompt: bool = True,
+                    **variables) -> list[int]:
+        """Render `messages` with the chat template (`variables`: more template variables, e.g.
+        enable_thinking) and tokenize; BOS added once, as the model asks."""
+        text = self.template.render(messages, add_generation_prompt=add_generation_prompt, **variables)
         ids = self.tokenizer.encode(text, add_special=False, parse_special=True)
         bos = self.tokenizer.bos_id
         if self.tokenizer.add_bos and bos is not None and (not ids or ids[0] != bos):

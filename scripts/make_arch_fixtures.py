@@ -8,7 +8,8 @@ For each fixture (FIXTURES below) this builds, from a seeded config of two small
                                              the tokenizer corpus with the family's pre-tokenizer,
                                              and a chat template in that model family's format
   <name>/<name>.f32.gguf, <name>.q8_0.gguf   llama.cpp's reference converter convert_hf_to_gguf.py
-  <name>/reference.json                      transformers' float32 logits (see `reference`)
+  <name>/reference.json                      transformers' float32 logits (see `reference`), and
+                                             its greedy steps with every matrix rounded to Q8_0
 
 The converter comes from the llama-cpp-python sdist (vendor/llama.cpp; `pip download --no-binary
 :all: --no-deps llama-cpp-python` and unpack), run in this process with its own gguf-py first on
@@ -25,7 +26,7 @@ import base64
 import json
 import shutil
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -43,6 +44,8 @@ from minfer_wasm.tokenizer.pretokenize import rule_for  # noqa: E402  (the split
 VOCAB = 384        # 256 bytes + merges + the family's special tokens
 N_EMBD, N_FF, N_LAYER, N_HEAD, N_HEAD_KV, HEAD_DIM = 64, 96, 2, 4, 2, 16
 CONTINUATION = 24  # greedy steps stored per prompt
+SEED = 1000        # with it every prompt's reference keeps its top-2 logits >= 0.1 apart for at
+                   # least 8 greedy steps (the tests' near-tie rule needs a few clear steps)
 
 # Chat templates in each family's format, written for these fixtures (the published ones render
 # the same text for plain conversations; tool calls are left out).
@@ -138,40 +141,37 @@ class Fixture:
     family: str
     model_class: str               # transformers class
     config: dict                   # the config class's arguments beyond the shared sizes
-    seed: int                      # picked so the reference's top-2 logits stay >= 0.1 apart for
-                                   # at least 8 greedy steps on every prompt
     prompts: tuple[str, ...] = ("The quick brown fox jumps over the lazy dog.",
                                 "def add(a, b):\n    return a + b\n")
     long_prompt: bool = False      # add a prompt past the rope / sliding-window threshold
-    extra: dict = field(default_factory=dict)
 
 
 LONG = ("Once upon a time, in a land far, far away, there lived a small dragon named Ember. "
         "Every morning she counted 1, 2, 3, 4, 5 stones and sang to the sea.")
 
 FIXTURES = {
-    "llama": Fixture("smollm", "LlamaForCausalLM", dict(tie_word_embeddings=True), seed=1000),
+    "llama": Fixture("smollm", "LlamaForCausalLM", dict(tie_word_embeddings=True)),
     # Llama 3.x: GQA, rope_freqs from llama3 rope scaling (original context 64: the low, middle
     # and high frequency bands all occur at head size 16)
     "llama3": Fixture("llama3", "LlamaForCausalLM", dict(
         tie_word_embeddings=True, rope_parameters=dict(
             rope_type="llama3", rope_theta=500000.0, factor=8.0, low_freq_factor=1.0,
-            high_freq_factor=4.0, original_max_position_embeddings=64)), seed=1002),
-    "mistral": Fixture("mistral", "MistralForCausalLM", dict(sliding_window=None), seed=1003),
+            high_freq_factor=4.0, original_max_position_embeddings=64))),
+    "mistral": Fixture("mistral", "MistralForCausalLM", dict(sliding_window=None)),
     "qwen2": Fixture("qwen25", "Qwen2ForCausalLM", dict(tie_word_embeddings=True,
-                                                        rope_parameters=dict(rope_theta=1e6)), seed=1004),
+                                                        rope_parameters=dict(rope_theta=1e6))),
     "qwen3": Fixture("qwen3", "Qwen3ForCausalLM", dict(tie_word_embeddings=True, head_dim=HEAD_DIM,
-                                                       rope_parameters=dict(rope_theta=1e6)), seed=1002),
+                                                       rope_parameters=dict(rope_theta=1e6))),
     # Phi-3 with LongRoPE ("su"): short factors up to 32 positions, long ones past that
     "phi3": Fixture("phi3", "Phi3ForCausalLM", dict(
-        tie_word_embeddings=False, max_position_embeddings=128, original_max_position_embeddings=32,
+        tie_word_embeddings=False, max_position_embeddings=256, original_max_position_embeddings=32,
         rope_parameters=dict(rope_type="longrope", rope_theta=10000.0,
                              short_factor=[1.0, 1.05, 1.1, 1.2, 1.4, 1.7, 2.0, 2.5],
                              long_factor=[1.0, 1.3, 1.9, 2.8, 4.0, 6.0, 9.0, 12.0])),
-        seed=1000, long_prompt=True),
+        long_prompt=True),
     "gemma3": Fixture("gemma3", "Gemma3ForCausalLM", dict(
         head_dim=HEAD_DIM, query_pre_attn_scalar=HEAD_DIM, sliding_window=16,
-        tie_word_embeddings=True), seed=1006, long_prompt=True),
+        tie_word_embeddings=True), long_prompt=True),
 }
 
 
@@ -200,8 +200,9 @@ def train_tokenizer(family: Family) -> Tokenizer:
 
 
 def build_model(fx: Fixture, n_vocab: int, family: Family, tok: Tokenizer, seed: int):
-    """The transformers model with seeded weights: projections N(0, 4 / fan_in), embeddings and
-    classifier N(0, 36 / n_embd) so logits spread over several units (greedy picks are clear),
+    """The transformers model with seeded weights: embeddings and classifier N(0, 36 / n_embd) so
+    logits spread over several units (greedy picks are clear), projections N(0, 0.49 / fan_in)
+    (larger ones make the layers chaotic: float32 rounding alone then moves logits by 1e-4),
     norms 1 + N(0, 0.01) (Gemma's stored w, applied as 1 + w: N(0, 0.01)), biases N(0, 0.04)."""
     cls = getattr(transformers, fx.model_class)
     config_cls = cls.config_class
@@ -224,7 +225,7 @@ def build_model(fx: Fixture, n_vocab: int, family: Family, tok: Tokenizer, seed:
             elif name.endswith(".bias"):
                 p.copy_(0.2 * torch.randn(p.shape, generator=gen))
             else:
-                scale = 6.0 if name.endswith(("embed_tokens.weight", "lm_head.weight")) else 2.0
+                scale = 6.0 if name.endswith(("embed_tokens.weight", "lm_head.weight")) else 0.7
                 p.copy_(scale / p.shape[-1] ** 0.5 * torch.randn(p.shape, generator=gen))
     return model
 
@@ -234,10 +235,9 @@ def encode(tok: Tokenizer, text: str) -> list[int]:
 
 
 @torch.no_grad()
-def reference(model, prompt_ids: list[int]) -> dict:
-    """Every prompt position's logits (float32 bytes, base64) and a greedy continuation, each step
-    a full forward of the sequence, with its top-1 minus top-2 margins."""
-    logits = model(torch.tensor([prompt_ids])).logits[0].float()          # (n, vocab)
+def greedy(model, prompt_ids: list[int]) -> dict:
+    """A greedy continuation, each step a full forward of the sequence, with its top-1 minus
+    top-2 margins."""
     ids, continuation, margins = list(prompt_ids), [], []
     for _ in range(CONTINUATION):
         last = model(torch.tensor([ids])).logits[0, -1].float()
@@ -245,9 +245,34 @@ def reference(model, prompt_ids: list[int]) -> dict:
         margins.append(round((top2.values[0] - top2.values[1]).item(), 5))
         continuation.append(int(top2.indices[0]))
         ids.append(continuation[-1])
+    return {"continuation": continuation, "margins": margins}
+
+
+@torch.no_grad()
+def reference(model, model_q8_0, prompt_ids: list[int]) -> dict:
+    """Every prompt position's logits (float32 bytes, base64) and the greedy continuations of the
+    model and of its Q8_0-rounded copy."""
+    logits = model(torch.tensor([prompt_ids])).logits[0].float()          # (n, vocab)
     return {"prompt_ids": list(prompt_ids),
             "logits_f32_b64": base64.b64encode(logits.numpy().astype("<f4").tobytes()).decode(),
-            "continuation": continuation, "margins": margins}
+            **greedy(model, prompt_ids), "q8_0": greedy(model_q8_0, prompt_ids)}
+
+
+def rounded_to_q8_0(model):
+    """A copy whose matrices went through gguf-py's Q8_0 quantize and dequantize: the weights the
+    converter's Q8_0 file holds (it quantizes every matrix; vectors stay F32, and Q8_0 blocks run
+    along a row, so its reordering of llama's q/k rows does not change them)."""
+    import copy
+    from gguf import GGMLQuantizationType, quants
+    q8 = copy.deepcopy(model)
+    with torch.no_grad():
+        for p in q8.parameters():
+            if p.dim() == 2:
+                w = p.numpy()
+                blocks = quants.quantize(w, GGMLQuantizationType.Q8_0)
+                p.copy_(torch.from_numpy(quants.dequantize(blocks, GGMLQuantizationType.Q8_0)
+                                         .reshape(w.shape)))
+    return q8
 
 
 CHATS = [
@@ -272,9 +297,8 @@ def chat_references(hf_tok) -> list[dict]:
     return out
 
 
-def convert(folder: Path, name: str, pre: str, llama_cpp: Path) -> None:
+def convert(folder: Path, name: str, pre: str) -> None:
     """F32 and Q8_0 GGUFs by llama.cpp's convert_hf_to_gguf.py, in this process."""
-    sys.path[:0] = [str(llama_cpp / "gguf-py"), str(llama_cpp)]
     import convert_hf_to_gguf
     from conversion import base
     base.TextModel.get_vocab_base_pre = lambda self, tokenizer: pre
@@ -284,14 +308,14 @@ def convert(folder: Path, name: str, pre: str, llama_cpp: Path) -> None:
         convert_hf_to_gguf.main()
 
 
-def make(name: str, llama_cpp: Path) -> None:
+def make(name: str) -> None:
     fx = FIXTURES[name]
     family = FAMILIES[fx.family]
     folder = OUT / name
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     tok = train_tokenizer(family)
-    model = build_model(fx, tok.get_vocab_size(), family, tok, fx.seed)
+    model = build_model(fx, tok.get_vocab_size(), family, tok, SEED)
     model.save_pretrained(folder, safe_serialization=True)
     hf_tok = PreTrainedTokenizerFast(
         tokenizer_object=tok, eos_token=family.eos, bos_token=family.bos,
@@ -310,7 +334,8 @@ def make(name: str, llama_cpp: Path) -> None:
     (folder / "generation_config.json").unlink()
     cfg_path.write_text(json.dumps(cfg, indent=2, ensure_ascii=False) + "\n")
     prompts = list(fx.prompts) + ([LONG] if fx.long_prompt else [])
-    cases = [reference(model, encode(tok, p)) for p in prompts]
+    model_q8_0 = rounded_to_q8_0(model)
+    cases = [reference(model, model_q8_0, encode(tok, p)) for p in prompts]
     for case, text in zip(cases, prompts):
         case["prompt"] = text
     (folder / "reference.json").write_text(json.dumps({
@@ -318,7 +343,7 @@ def make(name: str, llama_cpp: Path) -> None:
                  f"reference for {fx.model_class} (scripts/make_arch_fixtures.py)",
         "arch_class": fx.model_class, "pre": family.pre, "vocab": tok.get_vocab_size(),
         "cases": cases, "chats": chat_references(hf_tok)}, indent=1) + "\n")
-    convert(folder, name, family.pre, llama_cpp)
+    convert(folder, name, family.pre)
     print(f"{name}: {sum(f.stat().st_size for f in folder.iterdir()) / 1e3:.0f} kB in {folder}")
 
 
@@ -328,8 +353,10 @@ def main() -> None:
                     help="vendor/llama.cpp of an unpacked llama-cpp-python sdist")
     ap.add_argument("names", nargs="*", default=list(FIXTURES))
     args = ap.parse_args()
+    llama_cpp = args.llama_cpp.resolve()
+    sys.path[:0] = [str(llama_cpp / "gguf-py"), str(llama_cpp)]   # its gguf-py, not an installed one
     for name in args.names:
-        make(name, args.llama_cpp.resolve())
+        make(name)
 
 
 if __name__ == "__main__":

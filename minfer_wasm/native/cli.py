@@ -58,6 +58,11 @@ def _add_kernels_arg(p: argparse.ArgumentParser) -> None:
                         "for this machine with its C compiler (cached)")
 
 
+def _add_no_think_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-think", action="store_true",
+                   help="answer without a reasoning block: enable_thinking=false to the chat template (Qwen3)")
+
+
 def _add_sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-tokens", "-n", type=int, default=128, help="tokens to generate at most (default 128)")
     p.add_argument("--temperature", "-t", type=float, default=0.8, help="0 = greedy (default 0.8)")
@@ -91,11 +96,14 @@ def cmd_generate(args) -> int:
 
     if args.system and not args.chat:
         raise MinferError("--system goes with --chat (it is the chat template's system message)")
+    if args.no_think and not args.chat:
+        raise MinferError("--no-think goes with --chat (it is a chat template switch)")
     params = _sampling_params(args)
     engine = load_engine(args.model, args.kernels, _log, args.quantize)
     if args.chat:
         messages = ([{"role": "system", "content": args.system}] if args.system else [])
-        prompt_ids = engine.encode_chat(messages + [{"role": "user", "content": args.prompt}])
+        prompt_ids = engine.encode_chat(messages + [{"role": "user", "content": args.prompt}],
+                                        **({"enable_thinking": False} if args.no_think else {}))
     else:
         prompt_ids = engine.tokenizer.encode(args.prompt)
     context = TokenContext(engine.model, args.ctx_size)
@@ -202,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prompt", "-p", required=True)
     p.add_argument("--chat", action="store_true", help="wrap the prompt as one user message (chat template)")
     p.add_argument("--system", default=None, help="system prompt, with --chat")
+    _add_no_think_arg(p)
     _add_kernels_arg(p)
     _add_quantize_arg(p)
     _add_sampling_args(p)
@@ -219,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("chat", help="interactive multi-turn chat")
     _add_model_arg(p)
     p.add_argument("--system", default=None, help="system prompt")
+    _add_no_think_arg(p)
     _add_kernels_arg(p)
     _add_quantize_arg(p)
     _add_sampling_args(p)
