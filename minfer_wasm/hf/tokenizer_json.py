@@ -47,6 +47,8 @@ def tokenizer_metadata(files: FileSet, config: dict | None = None) -> dict:
         md["tokenizer.ggml.model"] = "gpt2"
         md["tokenizer.ggml.pre"] = _byte_level_pre(steps, norm_steps, model, where)
         md["tokenizer.ggml.merges"] = merges
+        if rule_for(md["tokenizer.ggml.pre"]).ignore_merges != bool(model.get("ignore_merges")):
+            md["minfer.tokenizer.ignore_merges"] = bool(model.get("ignore_merges"))
     else:
         md["tokenizer.ggml.model"] = "llama"
         md["tokenizer.ggml.pre"] = "default"
@@ -170,8 +172,7 @@ def _byte_level_pre(steps: list[dict], norm_steps: list[dict], model: dict, wher
                                    "with a byte-level tokenizer")
     for name in _GPT2_PRE_CANDIDATES:
         rule = rule_for(name)
-        if rule.patterns == tuple(patterns) and rule.normalize == normalize \
-                and rule.ignore_merges == bool(model.get("ignore_merges")):
+        if rule.patterns == tuple(patterns) and rule.normalize == normalize:
             return name
     raise UnsupportedError(f"{where}: its pre-tokenizer (patterns {patterns}, normalizer {normalize}) "
                            f"matches none of the supported ones ({', '.join(SUPPORTED_PRE)})")

@@ -53,6 +53,7 @@ class Vocab:
     # text that starts with a space (HF Metaspace)
     prefix_every_part: bool = False
     prefix_unless_space: bool = False
+    ignore_merges: bool | None = None   # tokenizer.json's own BPE flag; None: the pre-tokenizer's
 
 
 def ids_of_types(vocab: Vocab, *kinds: int) -> list[int]:
@@ -98,7 +99,9 @@ def read_vocab(md: dict) -> Vocab:
                  add_space_prefix=spm and _flag(md, "add_space_prefix", True),
                  eog_ids=_eog_ids(tokens, ids),
                  prefix_every_part=bool(md.get("minfer.tokenizer.prefix_every_part", False)),
-                 prefix_unless_space=bool(md.get("minfer.tokenizer.prefix_unless_space", False)))
+                 prefix_unless_space=bool(md.get("minfer.tokenizer.prefix_unless_space", False)),
+                 ignore_merges=(None if md.get("minfer.tokenizer.ignore_merges") is None
+                                else bool(md["minfer.tokenizer.ignore_merges"])))
 
 
 def _array(md, key, n, dtype, default):
