@@ -210,3 +210,15 @@ def test_checkpoint_behind_a_base_url_loads_like_the_folder(folder):
         assert np.array_equal(engine_logits(remote, ids), engine_logits(local, ids))
     finally:
         server.close()
+
+
+def test_compiled_kernels_run_the_quantized_folder(tmp_path, folder, kernels):
+    """With the compiled kernels, the weights quantized at load are multiplied where they lie
+    (KernelTensor), as the converted file's are: the same logits."""
+    out = tmp_path / "k.gguf"
+    convert(str(folder), out, "q8_0", log=lambda _: None)
+    from_folder = Engine.load(FolderFiles(folder), kernels, "q8_0")
+    from_file = Engine.load(FileSource(out), kernels)
+    assert type(from_folder.model.blocks[0].ffn_down).__name__ == "KernelTensor"
+    ids = from_file.tokenizer.encode(PROMPT)
+    assert np.array_equal(engine_logits(from_folder, ids), engine_logits(from_file, ids))
