@@ -10,6 +10,9 @@ The worker owns the network and the page protocol; this module owns everything P
                                           model into; on the kernel path its weights are views of
                                           buf. The loaded model is replaced only once the new one
                                           is ready: a failed load leaves it as it was
+  session.load_files(buffers, name, n_ctx, on_progress, quantize, kernels_path)
+                                          the same from a Hugging Face checkpoint's files picked in
+                                          the page ({file name: bytearray}), quantized as they load
   session.unload()                        drop the loaded model (to make room for a large one)
   turn = session.chat(messages, options)  answer the last user message of a whole conversation;
                                           the KV cache keeps the longest common token prefix
@@ -35,6 +38,7 @@ from .engine import Engine
 from .errors import ContextOverflowError, MinferError, SourceError
 from .generate import Timings, generate
 from .gguf import GGUFFile
+from .hf.files import MemoryFiles
 from .kernels import KernelError, load_kernels
 from .page_requests import RequestError, parse_messages, parse_options
 from .profile import CLOCK
@@ -137,6 +141,56 @@ class _ProgressSource:
 
 
 
+class _FilesProgress:
+    """A checkpoint's files (minfer_wasm.hf.FileSet) from the page's buffers, reporting how much
+    of all of them the engine has read, in 1% steps; close() lets go of the buffers."""
+
+    def __init__(self, buffers: dict, name: str, on_progress: Callable[[int, int], None]):
+        self.name = name
+        self._files = MemoryFiles(buffers, name)
+        self.size = sum(memoryview(b).nbytes for b in buffers.values())
+        self._on_progress, self._done, self._next = on_progress, 0, 0
+        self._opened: list[_CountedSource] = []
+
+    def open(self, file_name: str):
+        if self._files is None:
+            raise SourceError(f"{self.name}: the checkpoint's files were released after loading")
+        source = self._files.open(file_name)
+        if source is None:
+            return None
+        self._opened.append(_CountedSource(source, self))
+        return self._opened[-1]
+
+    def count(self, length: int) -> None:
+        self._done += length
+        if self._done >= self._next:
+            self._on_progress(min(self._done, self.size), self.size)
+            self._next = self._done + max(self.size // PROGRESS_STEPS, 1)
+
+    def close(self) -> None:
+        self._files = None
+        for source in self._opened:
+            source.close()
+
+
+class _CountedSource:
+    """One file of a _FilesProgress: reads are counted, and refused once its files are closed."""
+
+    def __init__(self, source: BytesSource, files: _FilesProgress):
+        self.name, self.size = source.name, source.size
+        self._source, self._files = source, files
+
+    def close(self) -> None:
+        self._source = None
+
+    def read(self, offset: int, length: int):
+        if self._source is None:
+            raise SourceError(f"{self.name}: the checkpoint's files were released after loading")
+        data = self._source.read(offset, length)
+        self._files.count(length)
+        return data
+
+
 class Turn:
     """One answer being generated, advanced one text piece at a time. `finished()` gives the
     timings and stop reason once it ends. With `profile`, the summary also says where the
@@ -203,6 +257,17 @@ def _sampling_metadata(metadata: dict) -> dict:
     return found
 
 
+def _kernels(kernels_path: str | None):
+    """The compiled kernels at kernels_path (in Pyodide's file system) and "", or None and why
+    not: numpy then runs the matrix products."""
+    if not kernels_path:
+        return None, ""
+    try:
+        return load_kernels(kernels_path), ""
+    except KernelError as e:
+        return None, str(e)
+
+
 class Session:
     """The loaded engine and the token context its conversations run in."""
 
@@ -223,17 +288,31 @@ class Session:
         kernels_path (the compiled kernels in Pyodide's file system) the matrix products run
         there and the weights they cover are views of buf; without it, or when they cannot
         load, numpy."""
-        kernels, note = None, ""
-        if kernels_path:
-            try:
-                kernels = load_kernels(kernels_path)
-            except KernelError as e:
-                note = str(e)
+        kernels, note = _kernels(kernels_path)
         source = _ProgressSource(BytesSource(buf, name), on_progress)
         try:
             engine = Engine.load(source, kernels)
         finally:
             source.close()      # what the engine keeps, it holds itself (copies, or views of buf)
+        return self._start(engine, name, n_ctx, kernels, note)
+
+    @_typed
+    def load_files(self, buffers: dict, name: str, n_ctx: int | None, on_progress: Callable[[int, int], None],
+                   quantize: str = "q8_0", kernels_path: str | None = None) -> dict:
+        """Build the engine from a Hugging Face checkpoint's files, {file name: bytes-like} as the
+        page read them (config.json, tokenizer.json, tokenizer_config.json, *.safetensors, ...),
+        its weights quantized to `quantize` as they load (minfer_wasm.hf.HFCheckpoint); the
+        buffers are not kept. Otherwise as load()."""
+        kernels, note = _kernels(kernels_path)
+        files = _FilesProgress(buffers, name, on_progress)
+        try:
+            engine = Engine.load(files, kernels, quantize)
+        finally:
+            files.close()       # the engine holds its own (quantized) weights
+        return self._start(engine, name, n_ctx, kernels, note)
+
+    def _start(self, engine: Engine, name: str, n_ctx: int | None, kernels, note: str) -> dict:
+        """Make `engine` the loaded one, with an empty conversation; what the page shows of it."""
         config = engine.model.config
         n_ctx = min(n_ctx, config.n_ctx_train) if n_ctx else None
         chat = Chat(engine, None, n_ctx)

@@ -283,17 +283,17 @@ class ChatTemplate:
             return cls(GEMMA, "built-in gemma", **special)
         return cls(CHATML, "built-in chatml", **special)
 
-    def render(self, messages: list[dict], add_generation_prompt: bool = True,
-               variables: dict | None = None) -> str:
-        """The prompt text for `messages` ({"role", "content"} dicts); `variables` adds or
-        replaces template variables (tools, enable_thinking...). TemplateError on failure."""
+    def render(self, messages: list[dict], add_generation_prompt: bool = True, **variables) -> str:
+        """The prompt text for `messages` ({"role", "content"} dicts); `variables` add or replace
+        template variables, as apply_chat_template's keyword arguments (tools, Qwen3's
+        enable_thinking...). TemplateError on failure."""
         if self._error is not None:
             raise TemplateError(self._describe(self._error)) from self._error
         for i, message in enumerate(messages):
             if not isinstance(message, dict):
                 raise TemplateError(f"chat message {i} must be a dict with role and content, "
                                     f"got {type(message).__name__}")
-        variables = {**self._special, "tools": None, "documents": None, **(variables or {}),
+        variables = {**self._special, "tools": None, "documents": None, **variables,
                      "messages": messages, "add_generation_prompt": add_generation_prompt}
         self._env.budget = Budget()
         try:

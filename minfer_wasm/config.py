@@ -14,7 +14,17 @@ from typing import Any
 
 from .errors import GGUFError, UnsupportedError, quoted
 
-SUPPORTED_ARCHS = ("gemma3", "llama")
+SUPPORTED_ARCHS = ("gemma3", "llama", "phi3", "qwen2", "qwen3")
+
+# What each architecture changes in the llama block (src/models/<arch>.cpp, llama_model_rope_type);
+# gemma3's options depend on the sizes and are set in from_metadata. Mistral and Llama 3 files
+# are `llama`: GQA comes from head_count_kv, llama3 rope scaling from the rope_freqs tensor.
+ARCH_OPTIONS = {
+    "llama": {},
+    "qwen2": dict(rope_neox=True, qkv_bias=True),                # biases on q, k, v
+    "qwen3": dict(rope_neox=True, qk_norm=True),                 # per-head q/k rmsnorm
+    "phi3": dict(rope_neox=True, ffn_gate_up_fused=True),        # fused qkv and gate|up
+}
 
 # gemma3 layers use sliding-window attention except every 6th one
 # (llama-model.cpp: hparams.set_swa_pattern(6) -> layer il is local iff il % 6 < 5).
@@ -79,7 +89,7 @@ def _get(md: dict, key: str, kind: type, default: Any = None, required: bool = F
 
 @dataclass(frozen=True)
 class ModelConfig:
-    arch: str                  # general.architecture: "llama" | "gemma3"
+    arch: str                  # general.architecture: one of SUPPORTED_ARCHS
     n_vocab: int               # {arch}.vocab_size, else len(tokenizer.ggml.tokens)
     n_embd: int                # {arch}.embedding_length
     n_layer: int               # {arch}.block_count
@@ -101,6 +111,10 @@ class ModelConfig:
     ffn_act: str = "silu"      # gate activation: "silu" (llama) | "gelu_tanh" (gemma3)
     qk_norm: bool = False      # rmsnorm of each q/k head before rope (attn_q_norm, attn_k_norm)
     post_norms: bool = False   # rmsnorm of attention / ffn outputs before the residual add
+    qkv_bias: bool = False     # attn_q/k/v.bias added to the projections (qwen2)
+    ffn_gate_up_fused: bool = False  # one ffn_up tensor of 2 n_ff rows: gate, then up (phi3)
+    rope_attn_factor: float = 1.0    # {arch}.rope.scaling.attn_factor: multiplies cos and sin
+    n_ctx_orig: int = 0        # {arch}.rope.scaling.original_context_length (LongRoPE's switch)
 
     @classmethod
     def from_metadata(cls, metadata: dict) -> "ModelConfig":
@@ -162,9 +176,11 @@ class ModelConfig:
             rope_base=opt("rope.freq_base", float, 10000.0), rope_scale=rope_scale,
             attn_scale=opt("attention.scale", float, 0.0) or head_dim ** -0.5,
             final_logit_softcap=opt("final_logit_softcapping", float, 0.0),
+            rope_attn_factor=opt("rope.scaling.attn_factor", float, 1.0),
+            n_ctx_orig=opt("rope.scaling.original_context_length", int, 0),
         )
-        if arch == "llama":
-            return cls(**common, swa_layers=(False,) * n_layer)
+        if arch in ARCH_OPTIONS:
+            return cls(**common, swa_layers=(False,) * n_layer, **ARCH_OPTIONS[arch])
         # gemma3 (src/models/gemma3.cpp): NeoX rope, QK norm, post norms, GELU-tanh,
         # embeddings * sqrt(n_embd); no sliding_window key means every layer is global.
         window = opt("attention.sliding_window", int, 0)

@@ -18,6 +18,10 @@ class GGUFError(MinferError):
     """The bytes are not a well-formed GGUF file (names file, field and offset)."""
 
 
+class CheckpointError(MinferError):
+    """A Hugging Face checkpoint folder is incomplete or malformed (names the file and field)."""
+
+
 class UnsupportedError(MinferError):
     """Well-formed input that this engine does not support (tensor type, architecture, tokenizer)."""
 

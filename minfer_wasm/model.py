@@ -1,9 +1,17 @@
-"""The transformer forward pass for the `llama` and `gemma3` GGUF architectures.
+"""The transformer forward pass for the `llama`, `gemma3`, `qwen2`, `qwen3` and `phi3` GGUF
+architectures: one pre-norm block whose differences are named options of ModelConfig.
 
-Follows llama.cpp's graphs: src/models/llama.cpp and src/models/gemma3.cpp
-(pre-norm blocks; gemma3 adds per-head q/k rmsnorm, post-attention and
-post-ffw norms, GELU-tanh gating, embeddings scaled by sqrt(n_embd), and
-alternates sliding-window layers with their own rope base and global ones).
+Follows llama.cpp's graphs (src/models/<arch>.cpp, `llm_build_<arch>` before they became
+`llama_model_<arch>::graph`):
+- llama.cpp (Llama 2/3, Mistral, SmolLM): GQA through head_count_kv; llama3 rope scaling as
+  the `rope_freqs` tensor dividing each pair's frequency.
+- qwen2.cpp: NeoX rope, biases on q, k and v (`qkv_bias`).
+- qwen3.cpp: NeoX rope, rmsnorm of every q and k head before rope (`qk_norm`), no biases.
+- phi3.cpp: NeoX rope, `attn_qkv` and `ffn_up` (gate rows, then up rows: `ffn_gate_up_fused`)
+  stored fused, LongRoPE: `rope_factors_short` / `rope_factors_long` by the context size
+  (llama_model::get_rope_factors) and cos, sin scaled by rope.scaling.attn_factor.
+- gemma3.cpp: per-head q/k rmsnorm, post-attention and post-ffw norms, GELU-tanh gating,
+  embeddings scaled by sqrt(n_embd), sliding-window layers with their own rope base.
 Weights keep their GGUF tensor names: `blk.3.attn_norm.weight` is `blocks[3].attn_norm`;
 projections of one input sharing a type are fused (`attn_q|attn_k|attn_v` -> `attn_qkv`,
 `ffn_gate|ffn_up` -> `ffn_gate_up`) so one pass over the weights serves them. A prompt
@@ -34,10 +42,12 @@ class Block:
     """One transformer layer; attribute names are the GGUF tensor names under `blk.N.`."""
     attn_norm: np.ndarray            # (n_embd,)
     attn_qkv: "Projections"          # attn_q (n_head*head_dim, n_embd), attn_k and attn_v
-                                     # (n_head_kv*head_dim, n_embd)
+                                     # (n_head_kv*head_dim, n_embd), or them fused as attn_qkv
+    attn_qkv_bias: np.ndarray | None  # (n_head*head_dim + 2*n_head_kv*head_dim,)  qkv_bias only
     attn_output: QuantTensor         # (n_embd, n_head * head_dim)
     ffn_norm: np.ndarray             # (n_embd,)
-    ffn_gate_up: "Projections"       # ffn_gate, ffn_up: (n_ff, n_embd) each
+    ffn_gate_up: "Projections"       # ffn_gate, ffn_up: (n_ff, n_embd) each (phi3: one ffn_up
+                                     # of (2 n_ff, n_embd), gate rows first)
     ffn_down: QuantTensor            # (n_embd, n_ff)
     attn_qk_norm: np.ndarray         # (n_head + n_head_kv, head_dim)  qk_norm only: attn_q_norm
                                      # for each query head, then attn_k_norm for each kv head
@@ -130,26 +140,72 @@ class _Loader:
         self.gguf.release_tensor(name)
         return vector
 
+    def optional_vector(self, name: str, size: int) -> np.ndarray | None:
+        return self.vector(name, size) if name in self.gguf.tensors else None
+
+    def attention_block(self, b: Block, p: str, c: ModelConfig) -> None:
+        """q, k, v projections (fused `attn_qkv` where the file has it, as llama.cpp's
+        create_tensor_qkv allows for every arch), their biases, the output projection."""
+        d, q_dim, kv_dim = c.n_embd, c.n_head * c.head_dim, c.n_head_kv * c.head_dim
+        if p + "attn_qkv.weight" in self.gguf.tensors:
+            qkv = [self.matrix(p + "attn_qkv.weight", (q_dim + 2 * kv_dim, d))]
+        else:
+            qkv = [self.matrix(p + "attn_q.weight", (q_dim, d)),
+                   self.matrix(p + "attn_k.weight", (kv_dim, d)),
+                   self.matrix(p + "attn_v.weight", (kv_dim, d))]
+        b.attn_qkv = Projections(qkv, p + "attn_qkv")
+        b.attn_qkv_bias = None
+        if c.qkv_bias:
+            b.attn_qkv_bias = np.concatenate([self.vector(p + "attn_q.bias", q_dim),
+                                              self.vector(p + "attn_k.bias", kv_dim),
+                                              self.vector(p + "attn_v.bias", kv_dim)])
+        b.attn_output = self.matrix(p + "attn_output.weight", (d, q_dim))
+
+    def ffn_block(self, b: Block, p: str, c: ModelConfig) -> None:
+        d = c.n_embd
+        if c.ffn_gate_up_fused:
+            gate_up = [self.matrix(p + "ffn_up.weight", (2 * c.n_ff, d))]
+        else:
+            gate_up = [self.matrix(p + "ffn_gate.weight", (c.n_ff, d)),
+                       self.matrix(p + "ffn_up.weight", (c.n_ff, d))]
+        b.ffn_gate_up = Projections(gate_up, p + "ffn_gate_up")
+        b.ffn_down = self.matrix(p + "ffn_down.weight", (d, c.n_ff))
+
+    def rope_factors(self, c: ModelConfig) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(factors within n_ctx_orig, factors past it): llama3's rope_freqs.weight for both,
+        or phi3's rope_factors_short / rope_factors_long (blk.0 only: llama.cpp duplicates them)."""
+        size = c.head_dim // 2
+        freqs = self.optional_vector("rope_freqs.weight", size)
+        if freqs is not None:
+            return freqs, freqs
+        return (self.optional_vector("rope_factors_short.weight", size),
+                self.optional_vector("rope_factors_long.weight", size))
+
 
 class Model:
     """Weights of one model plus its forward pass; see the module docstring."""
 
     def __init__(self, config: ModelConfig, token_embd: QuantTensor, output: QuantTensor,
-                 output_norm: np.ndarray, blocks: list[Block], rope_factors: np.ndarray | None = None):
+                 output_norm: np.ndarray, blocks: list[Block],
+                 rope_factors: tuple[np.ndarray | None, np.ndarray | None] = (None, None)):
         c = config
         self.config = config
         self.token_embd = token_embd      # (n_vocab, n_embd)
         self.output = output              # (n_vocab, n_embd); token_embd itself when tied
         self.output_norm = output_norm    # (n_embd,)
         self.blocks = blocks
-        # one Rope per kind of layer: global layers get the linear scale and llama3 factors
-        rope_global = Rope(c.head_dim, c.rope_base, c.rope_scale, rope_factors, c.rope_neox)
+        # one Rope per kind of layer: global layers get the linear scale and the frequency
+        # factors, short or long ones by the context size (see layer_ropes)
         rope_local = Rope(c.head_dim, c.rope_base_swa, 1.0, None, c.rope_neox)
-        self.layer_ropes = [rope_local if swa else rope_global for swa in c.swa_layers]
-        self.ropes = tuple({id(r): r for r in self.layer_ropes}.values())  # only those in use
+        self._ropes = {}                  # long context? -> per layer Rope
+        for long, factors in zip((False, True), rope_factors):
+            rope_global = Rope(c.head_dim, c.rope_base, c.rope_scale, factors, c.rope_neox)
+            self._ropes[long] = [rope_local if swa else rope_global for swa in c.swa_layers]
         self.act_mul = gelu_mul if c.ffn_act == "gelu_tanh" else silu_mul
-        # rope tables scale the query heads by the attention scale, the key heads by 1
-        self.head_scales = np.array([c.attn_scale] * c.n_head + [1.0] * c.n_head_kv)  # (n_head + n_kv,)
+        # rope tables scale the query heads by the attention scale, and every head by
+        # rope.scaling.attn_factor (ggml_rope_ext's attn_factor multiplies cos and sin)
+        f = c.rope_attn_factor
+        self.head_scales = np.array([c.attn_scale * f] * c.n_head + [f] * c.n_head_kv)  # (n_head + n_kv,)
         self.decode_buffers = Buffers(c, 1)   # steps of more tokens (prompts) get their own
         self.positions_evaluated = 0
 
@@ -160,19 +216,14 @@ class Model:
         the file's bytes and are multiplied by them (quants.load_tensor)."""
         c = config or ModelConfig.from_metadata(gguf.metadata)
         ld = _Loader(gguf, kernels)
-        d, q_dim, kv_dim = c.n_embd, c.n_head * c.head_dim, c.n_head_kv * c.head_dim
+        d = c.n_embd
         blocks = []
         for il in range(c.n_layer):
             b, p = Block(), f"blk.{il}."
             b.attn_norm = ld.vector(p + "attn_norm.weight", d)
-            b.attn_qkv = Projections([ld.matrix(p + "attn_q.weight", (q_dim, d)),
-                                      ld.matrix(p + "attn_k.weight", (kv_dim, d)),
-                                      ld.matrix(p + "attn_v.weight", (kv_dim, d))], p + "attn_qkv")
-            b.attn_output = ld.matrix(p + "attn_output.weight", (d, q_dim))
+            ld.attention_block(b, p, c)
             b.ffn_norm = ld.vector(p + "ffn_norm.weight", d)
-            b.ffn_gate_up = Projections([ld.matrix(p + "ffn_gate.weight", (c.n_ff, d)),
-                                         ld.matrix(p + "ffn_up.weight", (c.n_ff, d))], p + "ffn_gate_up")
-            b.ffn_down = ld.matrix(p + "ffn_down.weight", (d, c.n_ff))
+            ld.ffn_block(b, p, c)
             if c.qk_norm:
                 q_norm = ld.vector(p + "attn_q_norm.weight", c.head_dim)
                 k_norm = ld.vector(p + "attn_k_norm.weight", c.head_dim)
@@ -185,9 +236,12 @@ class Model:
         token_embd = ld.matrix("token_embd.weight", (c.n_vocab, d))
         # no output.weight: the classifier is tied to the embeddings (llama-model.cpp TENSOR_DUPLICATED)
         output = ld.matrix("output.weight", (c.n_vocab, d)) if "output.weight" in gguf.tensors else token_embd
-        factors = (ld.vector("rope_freqs.weight", c.head_dim // 2)
-                   if "rope_freqs.weight" in gguf.tensors else None)
-        return cls(c, token_embd, output, ld.vector("output_norm.weight", d), blocks, factors)
+        return cls(c, token_embd, output, ld.vector("output_norm.weight", d), blocks, ld.rope_factors(c))
+
+    def layer_ropes(self, n_ctx: int) -> list[Rope]:
+        """Each layer's Rope for a context of n_ctx positions: LongRoPE's long factors when n_ctx
+        is past the original context (llama_model::get_rope_factors), else the short ones."""
+        return self._ropes[bool(self.config.n_ctx_orig) and n_ctx > self.config.n_ctx_orig]
 
     def new_cache(self, n_ctx: int | None = None, max_step: int = MAX_STEP, dtype=np.float16) -> KVCache:
         """An empty cache for n_ctx positions (default min(n_ctx_train, 4096); at most n_ctx_train)
@@ -203,7 +257,7 @@ class Model:
             raise UnsupportedError(f"a context of {n_ctx} positions needs {need / 2**30:.1f} GiB for its "
                                    f"KV cache and attention buffers, more than the "
                                    f"{MAX_CONTEXT_BYTES / 2**30:g} GiB limit; use a smaller context")
-        return KVCache(n_ctx, c.n_head_kv, c.head_dim, self.layer_ropes, c.swa_layers,
+        return KVCache(n_ctx, c.n_head_kv, c.head_dim, self.layer_ropes(n_ctx), c.swa_layers,
                        c.sliding_window, max_step, dtype)
 
     def forward(self, tokens, cache: KVCache, all_logits: bool = False) -> np.ndarray:
@@ -234,17 +288,20 @@ class Model:
         n, eps = len(tokens), c.norm_eps
         step = cache.begin(n)
         buf = self.decode_buffers if n == 1 else Buffers(c, n)
-        tables = {id(r): r.tables(step.pos, self.head_scales) for r in self.ropes}  # c, s per rope kind
+        kinds = {id(r): r for r in cache.ropes}                         # the cache's kinds of layer
+        tables = {key: r.tables(step.pos, self.head_scales) for key, r in kinds.items()}  # c, s per kind
         x = self.token_embd.take_rows(tokens)                           # (n, n_embd) residual stream
         if c.embd_scale != 1.0:
             x *= np.float32(c.embd_scale)
         for il, b in enumerate(self.blocks):
-            rope = self.layer_ropes[il]
+            rope = cache.ropes[il]
             # 1. attention norm
             rmsnorm(x, b.attn_norm, eps, out=buf.h)                     # (n, n_embd)
-            # 2. q, k, v projections, side by side
+            # 2. q, k, v projections, side by side (+ biases: qwen2)
             b.attn_qkv(buf.h, out=buf.qkv)                              # (n, (n_head + 2 n_kv) * d)
-            # 3. per-head q/k norm (gemma3), then rope on q and k at once; the attention
+            if b.attn_qkv_bias is not None:
+                buf.qkv += b.attn_qkv_bias
+            # 3. per-head q/k norm (gemma3, qwen3), then rope on q and k at once; the attention
             #    scale rides on the query heads' rope tables
             if c.qk_norm:
                 rmsnorm(buf.qk, b.attn_qk_norm, eps, out=buf.qk)        # (n, n_head + n_kv, d)

@@ -336,9 +336,9 @@ def test_common_templates_render_as_plain_jinja(name, messages, extra, add_gener
         expected = plain_jinja(TEMPLATES[name]).render(**variables)
     except jinja2.exceptions.TemplateError as e:     # e.g. gemma refuses a system turn
         with pytest.raises(TemplateError, match=re.escape(str(e))):
-            chat.render(messages, add_generation_prompt, extra)
+            chat.render(messages, add_generation_prompt, **extra)
         return
-    assert chat.render(messages, add_generation_prompt, extra) == expected
+    assert chat.render(messages, add_generation_prompt, **extra) == expected
 
 
 def test_common_templates_cover_tools_thinking_and_refusals():

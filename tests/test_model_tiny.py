@@ -385,8 +385,8 @@ def test_shift_keeps_a_deep_model_running(tiny):
 
 
 def test_unknown_architecture_lists_supported(tmp_path):
-    path = write_gguf(tmp_path / "m.gguf", {"qwen2.block_count": (1, U32)}, arch="qwen2")
-    with pytest.raises(UnsupportedError, match="qwen2.*gemma3, llama"):
+    path = write_gguf(tmp_path / "m.gguf", {"mamba.block_count": (1, U32)}, arch="mamba")
+    with pytest.raises(UnsupportedError, match="mamba.*gemma3, llama, phi3, qwen2, qwen3"):
         Model.from_gguf(GGUFFile.open(FileSource(path)))
 
 

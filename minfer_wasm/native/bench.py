@@ -118,10 +118,15 @@ def bench_llama_cpp(path: str, prompt: list[int], decode_tokens: int, runs: int,
 
 
 def run_bench(args, log) -> int:
+    from ..errors import SourceError
+    from ..hf import is_checkpoint
     from ..sources import FileSource
     from .model_store import compiled_kernels, open_model
 
     source = open_model(args.model, log, args.download_limits)
+    if is_checkpoint(source):
+        raise SourceError(f"{args.model}: a Hugging Face checkpoint folder; bench runs GGUF files "
+                          "(make one with `minfer-wasm convert`)")
     ours = bench_minfer(source, args.prompt_tokens, args.decode_tokens, args.runs, args.ctx_size,
                         compiled_kernels(args.kernels))
     prompt = ours.pop("prompt")

@@ -13,8 +13,9 @@ HELP = "Type a message. /new starts a new chat, /exit (or Ctrl-D) quits, Ctrl-C 
 
 
 def run_chat(args, params, log) -> int:
-    engine = load_engine(args.model, args.kernels, log, args.download_limits)
-    chat = Chat(engine, system_prompt=args.system, n_ctx=args.ctx_size)
+    engine = load_engine(args.model, args.kernels, log, args.quantize, args.download_limits)
+    chat = Chat(engine, system_prompt=args.system, n_ctx=args.ctx_size,
+                enable_thinking=False if args.no_think else None)
     log(HELP)
     # undecodable bytes arrive as U+DC80..U+DCFF, which check_text reports as invalid UTF-8
     if hasattr(sys.stdin, "reconfigure"):

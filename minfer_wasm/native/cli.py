@@ -60,8 +60,8 @@ def _positive_float(text: str) -> float:
 
 def _add_model_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", "-m", default=DEFAULT_MODEL,
-                   help=f"known name ({', '.join(KNOWN_MODELS)}), .gguf path, or http(s) URL "
-                        f"(default {DEFAULT_MODEL})")
+                   help=f"known name ({', '.join(KNOWN_MODELS)}), .gguf path, http(s) URL, or a "
+                        f"Hugging Face checkpoint folder (default {DEFAULT_MODEL})")
     limits = DownloadLimits()
     p.add_argument("--download-deadline", type=_positive_float, default=limits.deadline,
                    metavar="SECONDS", help="a URL model's download fails after this long in all "
@@ -71,10 +71,21 @@ def _add_model_arg(p: argparse.ArgumentParser) -> None:
                    f"over {limits.rate_window:g} s (default {limits.min_rate / 1024:g})")
 
 
+def _add_quantize_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quantize", choices=("q8_0", "q4_0", "q4_1", "q4_k", "f16", "none"),
+                   default="none", help="a Hugging Face checkpoint's weights as they load "
+                                        "(default none: the checkpoint's float type, BF16 as F32)")
+
+
 def _add_kernels_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kernels", choices=("numpy", "compiled"), default="numpy",
                    help="matrix products in numpy (default) or in the page's C kernels, compiled "
                         "for this machine with its C compiler (cached)")
+
+
+def _add_no_think_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-think", action="store_true",
+                   help="answer without a reasoning block: enable_thinking=false to the chat template (Qwen3)")
 
 
 def _add_sampling_args(p: argparse.ArgumentParser) -> None:
@@ -113,11 +124,14 @@ def cmd_generate(args) -> int:
 
     if args.system and not args.chat:
         raise InputError("--system goes with --chat (it is the chat template's system message)")
+    if args.no_think and not args.chat:
+        raise InputError("--no-think goes with --chat (it is a chat template switch)")
     params = _sampling_params(args)
-    engine = load_engine(args.model, args.kernels, _log, args.download_limits)
+    engine = load_engine(args.model, args.kernels, _log, args.quantize, args.download_limits)
     if args.chat:
         messages = ([{"role": "system", "content": args.system}] if args.system else [])
-        prompt_ids = engine.encode_chat(messages + [{"role": "user", "content": args.prompt}])
+        prompt_ids = engine.encode_chat(messages + [{"role": "user", "content": args.prompt}],
+                                        **({"enable_thinking": False} if args.no_think else {}))
     else:
         prompt_ids = engine.tokenizer.encode(args.prompt)
     context = TokenContext(engine.model, args.ctx_size)
@@ -175,11 +189,11 @@ def _json_line(raw: bytes, where: str) -> str | None:
 
 
 def cmd_tokenize(args) -> int:
-    from ..gguf import GGUFFile
+    from ..engine import open_weights
     from ..tokenizer import Tokenizer
 
-    source = open_model(args.model, _log, args.download_limits)
-    tokenizer = Tokenizer.from_metadata(GGUFFile.open(source).metadata)
+    weights = open_weights(open_model(args.model, _log, args.download_limits))
+    tokenizer = Tokenizer.from_metadata(weights.metadata)
     for line_no, raw in enumerate(sys.stdin.buffer, 1):
         text = _json_line(raw, f"stdin line {line_no}")
         if text is not None:
@@ -197,6 +211,13 @@ def cmd_bench(args) -> int:
     from .bench import run_bench
 
     return run_bench(args, _log)
+
+
+def cmd_convert(args) -> int:
+    from .convert import convert
+
+    convert(args.source, args.out, args.qtype, _log)
+    return 0
 
 
 def cmd_models(args) -> int:
@@ -237,7 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prompt", "-p", required=True, type=_text)
     p.add_argument("--chat", action="store_true", help="wrap the prompt as one user message (chat template)")
     p.add_argument("--system", default=None, type=_text, help="system prompt, with --chat")
+    _add_no_think_arg(p)
     _add_kernels_arg(p)
+    _add_quantize_arg(p)
     _add_sampling_args(p)
     p.add_argument("--ignore-eos", action="store_true", help="do not stop at end-of-generation tokens")
     p.add_argument("--context-shift", action="store_true", help="shift the context instead of failing when full")
@@ -253,7 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("chat", help="interactive multi-turn chat")
     _add_model_arg(p)
     p.add_argument("--system", default=None, type=_text, help="system prompt")
+    _add_no_think_arg(p)
     _add_kernels_arg(p)
+    _add_quantize_arg(p)
     _add_sampling_args(p)
     p.set_defaults(func=cmd_chat, max_tokens=512)
 
@@ -267,6 +292,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-peer", action="store_true", help="skip the llama.cpp comparison")
     _add_kernels_arg(p)
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("convert", help="write a Hugging Face checkpoint as a GGUF file")
+    p.add_argument("--from", dest="source", required=True, metavar="DIR", help="checkpoint folder")
+    p.add_argument("--to", dest="out", required=True, metavar="OUT.gguf")
+    p.add_argument("--type", dest="qtype", required=True,
+                   choices=("q8_0", "q4_0", "q4_1", "q4_k", "f16", "f32"))
+    p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("models", help="list or pull known models")
     p.add_argument("action", choices=["pull", "list"])

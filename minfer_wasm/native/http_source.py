@@ -300,3 +300,23 @@ class HttpRangeSource:
         if first == last:
             return self._chunk(first)[start:start + length]
         return (self._chunk(first)[start:] + self._chunk(last))[:length]
+
+
+class UrlFiles:
+    """The files of a Hugging Face checkpoint under a base URL (minfer_wasm.hf.FileSet), each an
+    HttpRangeSource within `limits`; a file the server answers 404 for is absent."""
+
+    def __init__(self, base_url: str, limits: DownloadLimits = DownloadLimits()):
+        self.name = base_url.rstrip("/")
+        self.limits = limits
+
+    def open(self, file_name: str):
+        from ..hf.files import check_file_name
+
+        url = f"{self.name}/{check_file_name(file_name, self.name)}"
+        try:
+            return HttpRangeSource(url, limits=self.limits)
+        except SourceError as e:
+            if str(e).startswith(f"{url}: HTTP 404"):
+                return None
+            raise

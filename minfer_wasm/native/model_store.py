@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import SourceError
+from ..hf.files import FileSet, FolderFiles
 from ..sources import ByteSource, FileSource
 from .commands import run_tool
-from .http_source import DownloadLimits, HttpRangeSource
+from .http_source import DownloadLimits, HttpRangeSource, UrlFiles
 
 
 @dataclass(frozen=True)
@@ -139,19 +140,23 @@ def pull(name: str, log: Callable[[str], None] = print) -> Path:
 
 
 def open_model(arg, log: Callable[[str], None] = print,
-               limits: DownloadLimits = DownloadLimits()) -> ByteSource:
-    """The one way a model argument becomes bytes: an http(s) URL -> HttpRangeSource (bounded by
-    `limits`); a known name (pulled if needed) or the path of a local file -> FileSource."""
+               limits: DownloadLimits = DownloadLimits()) -> ByteSource | FileSet:
+    """The one way a model argument becomes bytes: an http(s) URL -> HttpRangeSource (one ending
+    in "/" -> UrlFiles, a Hugging Face checkpoint's base URL), bounded by `limits`; a known name
+    (pulled if needed) or the path of a local file -> FileSource; a folder holding config.json ->
+    FolderFiles."""
     arg = os.fspath(arg)
     if arg.lower().startswith(("http://", "https://")):
-        return HttpRangeSource(arg, limits=limits)
+        return UrlFiles(arg, limits) if arg.endswith("/") else HttpRangeSource(arg, limits=limits)
     if arg in KNOWN_MODELS:
         return FileSource(pull(arg, log))
     path = Path(arg).expanduser()
     if path.is_file():
         return FileSource(path)
+    if path.is_dir() and (path / "config.json").is_file():
+        return FolderFiles(path)
     if path.exists():
-        raise SourceError(f"{arg}: not a file")
+        raise SourceError(f"{arg}: not a file, nor a Hugging Face checkpoint folder (no config.json)")
     raise SourceError(f"{arg}: no such file, and not a known model name ({', '.join(KNOWN_MODELS)})")
 
 
@@ -166,9 +171,10 @@ def compiled_kernels(choice: str):
     return load_kernels(cached_native(cache_dir() / "kernels"))
 
 
-def load_engine(model: str, kernels: str = "numpy", log=print,
+def load_engine(model: str, kernels: str = "numpy", log=print, quantize: str = "none",
                 limits: DownloadLimits = DownloadLimits()):
-    """The Engine for a model argument, its matrix products on `kernels` (see compiled_kernels)."""
+    """The Engine for a model argument, its matrix products on `kernels` (see compiled_kernels),
+    a Hugging Face checkpoint's weights quantized to `quantize` as they load."""
     from ..engine import Engine
 
-    return Engine.load(open_model(model, log, limits), compiled_kernels(kernels))
+    return Engine.load(open_model(model, log, limits), compiled_kernels(kernels), quantize)

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import SourceError
+from ..hf import is_checkpoint
 from ..sources import ByteSource, FileSource
 from .commands import run_tool
 from .engine_wheel import PACKAGE_DIR
@@ -133,6 +134,9 @@ def _copy_source(source: ByteSource, dest: Path) -> None:
 def copy_model(model: str, models_dir: Path, log: Callable[[str], None]) -> Path:
     """Put the model (known name, path or URL) into `models_dir` as <file>.gguf; returns its path."""
     source = open_model(model, log)
+    if is_checkpoint(source):
+        raise SourceError(f"{model}: a Hugging Face checkpoint folder; the site takes a GGUF file "
+                          "(make one with `minfer-wasm convert`)")
     models_dir.mkdir(parents=True, exist_ok=True)
     if isinstance(source, FileSource):
         dest = models_dir / _gguf_name(Path(source.name).name)

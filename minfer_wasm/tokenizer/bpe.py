@@ -32,6 +32,8 @@ _LATIN1_TO_BYTE_CHARS = {b: c for b, c in enumerate(BYTE_CHARS)}   # str.transla
 class ByteLevelBPE:
     def __init__(self, vocab: Vocab):
         self.pre = PreTokenizer(vocab.pre)
+        self._ignore_merges = self.pre.rule.ignore_merges if vocab.ignore_merges is None \
+            else vocab.ignore_merges
         self._ids = {t: i for i, t in enumerate(vocab.tokens)}
         # "left right" -> rank; the first of duplicate merges wins, as in llama.cpp
         self._ranks = {m: r for r, m in reversed(list(enumerate(vocab.merges)))}
@@ -44,7 +46,7 @@ class ByteLevelBPE:
     def _encode_piece(self, piece: str) -> list[int]:
         raw = piece.encode("utf-8", "surrogatepass")
         word = raw.decode("latin-1").translate(_LATIN1_TO_BYTE_CHARS)     # one char per byte
-        if self.pre.rule.ignore_merges and word in self._ids:
+        if self._ignore_merges and word in self._ids:
             return [self._ids[word]]
         out = []
         for symbol in merge(list(word), self._ranks, " "):

@@ -67,7 +67,9 @@ class Tokenizer:
             else:
                 # The dummy space goes before the text's start only (SentencePiece prepends it to
                 # the whole input; llama.cpp also after each special token, HF does not).
-                ids += self._model.encode(part, self.vocab.add_space_prefix and at_start)
+                prefix = self.vocab.add_space_prefix and (at_start or self.vocab.prefix_every_part) \
+                    and not (self.vocab.prefix_unless_space and part.startswith(" "))
+                ids += self._model.encode(part, prefix)
             at_start = False
         if add_special and self.add_eos:
             ids.append(self.eos_id)

@@ -50,6 +50,12 @@ class Vocab:
     add_eos: bool
     add_space_prefix: bool          # SentencePiece: prepend " " to the text
     eog_ids: frozenset[int]
+    # a checkpoint's tokenizer.json (minfer/hf/tokenizer_json.py): the prefix goes before every
+    # text between special tokens (HF Prepend normalizer, Metaspace "always"), and not before a
+    # text that starts with a space (HF Metaspace)
+    prefix_every_part: bool = False
+    prefix_unless_space: bool = False
+    ignore_merges: bool | None = None   # tokenizer.json's own BPE flag; None: the pre-tokenizer's
 
 
 def ids_of_types(vocab: Vocab, *kinds: int) -> list[int]:
@@ -95,7 +101,11 @@ def read_vocab(md: dict) -> Vocab:
                  merges=merges if not spm else None, bos_id=bos, eos_id=eos,
                  unk_id=ids.get("unknown_token_id"), add_bos=add_bos, add_eos=add_eos,
                  add_space_prefix=spm and _flag(md, "add_space_prefix", True),
-                 eog_ids=_eog_ids(tokens, ids))
+                 eog_ids=_eog_ids(tokens, ids),
+                 prefix_every_part=bool(md.get("minfer.tokenizer.prefix_every_part", False)),
+                 prefix_unless_space=bool(md.get("minfer.tokenizer.prefix_unless_space", False)),
+                 ignore_merges=(None if md.get("minfer.tokenizer.ignore_merges") is None
+                                else bool(md["minfer.tokenizer.ignore_merges"])))
 
 
 def _is_strings(value) -> bool:
