@@ -344,13 +344,12 @@ def test_common_templates_render_as_plain_jinja(name, messages, extra, add_gener
 def test_common_templates_cover_tools_thinking_and_refusals():
     # the table above exercises what it claims: tools printed, thinking switched, refusals
     qwen3 = ChatTemplate(TEMPLATES["qwen3"], "qwen3")
-    with_tools = qwen3.render(TOOL_CONVERSATION, True, {"tools": TOOLS, "enable_thinking": False})
+    with_tools = qwen3.render(TOOL_CONVERSATION, True, tools=TOOLS, enable_thinking=False)
     assert json.dumps(TOOLS[0], ensure_ascii=False) in with_tools
     assert with_tools.endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")
     assert "It is mild" not in with_tools      # reasoning before the last query is dropped
     llama = ChatTemplate(TEMPLATES["llama3.1"], "llama3.1", bos_token="<s>")
-    assert json.dumps(TOOLS[0], indent=4) in llama.render(LLAMA_TOOL_CONVERSATION, True,
-                                                          {"tools": TOOLS})
+    assert json.dumps(TOOLS[0], indent=4) in llama.render(LLAMA_TOOL_CONVERSATION, True, tools=TOOLS)
     with pytest.raises(TemplateError, match="System role not supported"):
         ChatTemplate(TEMPLATES["gemma2"], "gemma2").render(CONVERSATION)
 

@@ -81,7 +81,8 @@ def test_chat_refuses_an_invalid_line_and_goes_on(smollm2_path):
     """A chat line with an invalid byte is refused in one line; the next line is answered."""
     logged: list[str] = []
     args = SimpleNamespace(model=str(smollm2_path), kernels="numpy", system=None, ctx_size=256,
-                           max_tokens=2, seed=1, stop=[], download_limits=DownloadLimits())
+                           max_tokens=2, seed=1, stop=[], download_limits=DownloadLimits(),
+                           quantize="none", no_think=False)
     stdin = io.TextIOWrapper(io.BytesIO(b"caf\xe9\nhello\n"), encoding="utf-8")
     saved = sys.stdin, sys.stdout
     sys.stdin, sys.stdout = stdin, io.StringIO()

@@ -15,6 +15,8 @@ BOS and EOS are added exactly when tokenizer.json's post-processor adds them.
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..errors import CheckpointError, UnsupportedError
 from ..tokenizer.pretokenize import SUPPORTED_PRE, rule_for
 from ..tokenizer.vocab import BYTE, CONTROL, NORMAL, UNUSED, USER_DEFINED
@@ -59,12 +61,12 @@ def tokenizer_metadata(files: FileSet, config: dict | None = None) -> dict:
         md["minfer.tokenizer.prefix_every_part"] = metaspace is None or \
             metaspace.get("prepend_scheme", "always") == "always"
         md["minfer.tokenizer.prefix_unless_space"] = metaspace is not None
-        md["tokenizer.ggml.scores"] = _merge_scores(tokens, merges)
+        md["tokenizer.ggml.scores"] = np.array(_merge_scores(tokens, merges), np.float32)
         for i, t in enumerate(tokens):
             if types[i] == NORMAL and len(t) == 6 and t.startswith("<0x") and t.endswith(">") \
                     and model.get("byte_fallback"):
                 types[i] = BYTE
-    md["tokenizer.ggml.token_type"] = types
+    md["tokenizer.ggml.token_type"] = np.array(types, np.int32)   # as the GGUF reader gives arrays
     index = {t: i for i, t in enumerate(tokens)}
     special = {}
     for key in ("bos", "eos", "unk", "pad"):
