@@ -113,6 +113,8 @@ class ModelConfig:
     post_norms: bool = False   # rmsnorm of attention / ffn outputs before the residual add
     qkv_bias: bool = False     # attn_q/k/v.bias added to the projections (qwen2)
     ffn_gate_up_fused: bool = False  # one ffn_up tensor of 2 n_ff rows: gate, then up (phi3)
+    n_rot: int = 0             # {arch}.rope.dimension_count: the rotated leading dims of each
+                               # head (partial rotary: Phi-4-mini's 3/4); from_metadata sets it
     rope_attn_factor: float = 1.0    # {arch}.rope.scaling.attn_factor: multiplies cos and sin
     n_ctx_orig: int = 0        # {arch}.rope.scaling.original_context_length (LongRoPE's switch)
 
@@ -147,10 +149,10 @@ class ModelConfig:
                             f"head size {head_dim}: need kv heads dividing heads and an even head size")
         if opt("attention.value_length", int, head_dim) != head_dim:
             raise UnsupportedError(f"'{a}attention.value_length' differs from the key length {head_dim}")
-        if opt("rope.dimension_count", int, head_dim) != head_dim:
-            raise UnsupportedError(f"partial rotary embeddings ('{a}rope.dimension_count' = "
-                                   f"{md[a + 'rope.dimension_count']}, head size {head_dim}) "
-                                   "are not supported")
+        n_rot = opt("rope.dimension_count", int, head_dim)
+        if n_rot <= 0 or n_rot > head_dim or n_rot % 2:
+            raise GGUFError(f"'{a}rope.dimension_count' is {n_rot}: need an even count of at most "
+                            f"the head size {head_dim}")
 
         # rope scaling (llama-model.cpp: freq_scale = 1 / rope.scaling.factor, legacy rope.scale_linear);
         # llama3-style scaling comes as the rope_freqs.weight tensor, read by the model.
@@ -170,7 +172,7 @@ class ModelConfig:
 
         common = dict(
             arch=arch, n_vocab=n_vocab, n_embd=n_embd, n_layer=n_layer, n_head=n_head,
-            n_head_kv=n_head_kv, head_dim=head_dim, n_ff=need("feed_forward_length", int),
+            n_head_kv=n_head_kv, head_dim=head_dim, n_rot=n_rot, n_ff=need("feed_forward_length", int),
             n_ctx_train=need("context_length", int),
             norm_eps=need("attention.layer_norm_rms_epsilon", float),
             rope_base=opt("rope.freq_base", float, 10000.0), rope_scale=rope_scale,

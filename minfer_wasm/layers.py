@@ -65,21 +65,27 @@ class Rope:
     with `partner` the same view with the two members of every pair swapped. Then
         rotated = pairs * c + partner * s,   c = (cos, cos), s = (-sin, sin)
     which is x0 cos - x1 sin, x1 cos + x0 sin for each pair (x0, x1): three whole-array
-    calls for every head of a step at once."""
+    calls for every head of a step at once.
+
+    Partial rotary (n_rot < head_dim, ggml's n_dims): only each head's first n_rot values
+    rotate, with frequencies base**(-2i/n_rot); d above is then n_rot, the rest pass through."""
 
     def __init__(self, head_dim: int, base: float, scale: float = 1.0,
-                 factors: np.ndarray | None = None, neox: bool = False):
-        inv_freq = scale * base ** (-np.arange(0, head_dim, 2, dtype=np.float64) / head_dim)  # (d/2,)
-        if factors is not None:  # llama3-style rope_freqs.weight
+                 factors: np.ndarray | None = None, neox: bool = False, n_rot: int | None = None):
+        self.n_rot = n_rot = n_rot or head_dim
+        inv_freq = scale * base ** (-np.arange(0, n_rot, 2, dtype=np.float64) / n_rot)  # (n_rot/2,)
+        if factors is not None:  # llama3's rope_freqs.weight, phi3's LongRoPE factors
             inv_freq = inv_freq / np.asarray(factors, dtype=np.float64)
         self.inv_freq = inv_freq
         self.neox = neox
         self.pair_axis = -2 if neox else -1    # where a pair's two members sit in pairs()
 
     def pairs(self, x: np.ndarray) -> np.ndarray:
-        """x: (..., d) -> a view (..., 2, d/2) (NEOX) or (..., d/2, 2) (NORM)."""
-        half = x.shape[-1] // 2
-        return x.reshape(*x.shape[:-1], *((2, half) if self.neox else (half, 2)))
+        """x: (..., head_dim) -> a view of its rotated part, (..., 2, n_rot/2) (NEOX) or
+        (..., n_rot/2, 2) (NORM). (Splitting the last axis of x[..., :n_rot] never copies.)"""
+        half = self.n_rot // 2
+        rotated = x if self.n_rot == x.shape[-1] else x[..., :self.n_rot]
+        return rotated.reshape(*x.shape[:-1], *((2, half) if self.neox else (half, 2)))
 
     def partner(self, x: np.ndarray) -> np.ndarray:
         """pairs(x) with the two members of every pair swapped (a view)."""

@@ -9,7 +9,8 @@ Follows llama.cpp's graphs (src/models/<arch>.cpp, `llm_build_<arch>` before the
 - qwen3.cpp: NeoX rope, rmsnorm of every q and k head before rope (`qk_norm`), no biases.
 - phi3.cpp: NeoX rope, `attn_qkv` and `ffn_up` (gate rows, then up rows: `ffn_gate_up_fused`)
   stored fused, LongRoPE: `rope_factors_short` / `rope_factors_long` by the context size
-  (llama_model::get_rope_factors) and cos, sin scaled by rope.scaling.attn_factor.
+  (llama_model::get_rope_factors) and cos, sin scaled by rope.scaling.attn_factor; partial
+  rotary (rope.dimension_count < head size, Phi-4-mini) as ggml_rope_ext's n_dims.
 - gemma3.cpp: per-head q/k rmsnorm, post-attention and post-ffw norms, GELU-tanh gating,
   embeddings scaled by sqrt(n_embd), sliding-window layers with their own rope base.
 Weights keep their GGUF tensor names: `blk.3.attn_norm.weight` is `blocks[3].attn_norm`;
@@ -174,7 +175,7 @@ class _Loader:
     def rope_factors(self, c: ModelConfig) -> tuple[np.ndarray | None, np.ndarray | None]:
         """(factors within n_ctx_orig, factors past it): llama3's rope_freqs.weight for both,
         or phi3's rope_factors_short / rope_factors_long (blk.0 only: llama.cpp duplicates them)."""
-        size = c.head_dim // 2
+        size = c.n_rot // 2
         freqs = self.optional_vector("rope_freqs.weight", size)
         if freqs is not None:
             return freqs, freqs
@@ -196,10 +197,10 @@ class Model:
         self.blocks = blocks
         # one Rope per kind of layer: global layers get the linear scale and the frequency
         # factors, short or long ones by the context size (see layer_ropes)
-        rope_local = Rope(c.head_dim, c.rope_base_swa, 1.0, None, c.rope_neox)
+        rope_local = Rope(c.head_dim, c.rope_base_swa, 1.0, None, c.rope_neox, c.n_rot)
         self._ropes = {}                  # long context? -> per layer Rope
         for long, factors in zip((False, True), rope_factors):
-            rope_global = Rope(c.head_dim, c.rope_base, c.rope_scale, factors, c.rope_neox)
+            rope_global = Rope(c.head_dim, c.rope_base, c.rope_scale, factors, c.rope_neox, c.n_rot)
             self._ropes[long] = [rope_local if swa else rope_global for swa in c.swa_layers]
         self.act_mul = gelu_mul if c.ffn_act == "gelu_tanh" else silu_mul
         # rope tables scale the query heads by the attention scale, and every head by
@@ -306,6 +307,8 @@ class Model:
             if c.qk_norm:
                 rmsnorm(buf.qk, b.attn_qk_norm, eps, out=buf.qk)        # (n, n_head + n_kv, d)
             rope.rotate(buf.qk, tables[id(rope)], buf.rope_tmp)
+            if c.n_rot < c.head_dim:    # partial rotary: the queries' unrotated values too
+                buf.q[..., c.n_rot:] *= np.float32(c.attn_scale)
             # 4. attention over the cache (this step's keys and values are written first)
             keys, values, mask = cache.store(il, buf.kv, step)          # (n_kv, T, d) / unit, (n, T)
             attention(buf.q, keys, values, mask, buf.att, cache.unit)   # (n, n_head * d)

