@@ -21,7 +21,6 @@ OPTIONS = FLOAT_OPTIONS + INT_OPTIONS + ("stop", "profile")
 DEFAULT_MAX_TOKENS = 256
 MAX_STOP_STRINGS = 16
 MAX_STOP_CHARS = 256
-SEED_RANGE = 1 << 64            # seeds are any integer, taken modulo this (numpy wants >= 0)
 
 
 class RequestError(MinferError):
@@ -86,7 +85,7 @@ def parse_options(options) -> Options:
     seed = given.get("seed")
     return Options(sampling=SamplingParams(**sampling), max_tokens=max_tokens,
                    stop=_stop_strings(given.get("stop", [])),
-                   seed=None if seed is None else _integer("seed", seed) % SEED_RANGE,
+                   seed=None if seed is None else _integer("seed", seed),   # any: see seeded_rng
                    profile=bool(given.get("profile", False)))
 
 
