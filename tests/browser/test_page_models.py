@@ -1,0 +1,55 @@
+"""Settings → Model in Chromium: the models kept in Cache Storage can be deleted (their bytes
+leave it), and a base model (Gemma 3 270M, no chat template) switches the page to plain
+completion with a visible note, answering as the native engine continues the same text.
+"""
+
+import pytest
+from playwright.sync_api import expect
+
+from minfer_wasm.context import TokenContext
+from minfer_wasm.engine import Engine
+from minfer_wasm.generate import generate
+from minfer_wasm.native import model_store
+from minfer_wasm.sampling import SamplingParams
+from pagekit import PAGE_N_CTX, answer_text, ask, new_chat, open_ready, wait_state
+
+CACHED_ENTRIES = """async () => {
+    const cache = await caches.open('minfer-models-v1');
+    return (await cache.keys()).length;
+}"""
+
+
+@pytest.fixture(scope="module")
+def page(chromium, server):
+    context = chromium.new_context()
+    page = open_ready(context, server.url)
+    yield page
+    context.close()
+
+
+def test_a_kept_model_is_listed_and_deleting_it_empties_cache_storage(page, server):
+    model_file = next((server.site / "models").glob("*.gguf")).name
+    kept = page.get_by_role("list", name="Downloaded models")
+    expect(kept).to_contain_text(model_file)
+    assert page.evaluate(CACHED_ENTRIES) > 0
+    kept.get_by_role("button", name=f"Delete {model_file}").click()
+    expect(kept).to_contain_text("None yet")
+    assert page.evaluate(CACHED_ENTRIES) == 0
+    # the model in memory goes on answering
+    assert answer_text(ask(page, "Say hi.", max_tokens=3)).strip()
+
+
+def test_a_base_model_switches_the_page_to_plain_completion(page):
+    path = model_store.pull("gemma3-270m", log=lambda _: None)
+    page.get_by_label("Local .gguf file").set_input_files(path)
+    wait_state(page, "ready")
+    expect(page.locator("header")).to_contain_text("Gemma 3 270M")
+    expect(page.get_by_text("This is a base model without a chat template")).to_be_visible()
+    new_chat(page)
+    prompt = "The capital of France is"
+    answer = ask(page, prompt, max_tokens=8)
+
+    engine = Engine.load(model_store.open_model(str(path), log=lambda _: None))
+    steps = generate(TokenContext(engine.model, PAGE_N_CTX), engine.tokenizer, engine.tokenizer.encode(prompt),
+                     SamplingParams(temperature=0.0), max_tokens=8)
+    assert answer_text(answer) == "".join(step.text for step in steps)
