@@ -420,6 +420,7 @@ function wire() {
   $("chats-toggle").addEventListener("click", () => setDrawer("sidebar", "chats-toggle", !$("sidebar").classList.contains("open")));
   $("settings-close").addEventListener("click", closeDrawers);
   $("scrim").addEventListener("click", closeDrawers);
+  document.addEventListener("keydown", (event) => event.key === "Escape" && closeDrawers());
   $("export-chats").addEventListener("click", exportChats);
   $("import-chats").addEventListener("click", () => $("import-file").click());
   $("import-file").addEventListener("change", importChats);

@@ -27,6 +27,17 @@ def page(chromium, server):
     context.close()
 
 
+def test_sampling_starts_from_the_models_recommended_settings_and_resets_to_them(page):
+    """SmolLM2's authors recommend temperature 0.2 and top-p 0.9 (issue 10, defect 10)."""
+    expect(page.get_by_label("Temperature")).to_have_value("0.2")
+    expect(page.get_by_label("Top-p")).to_have_value("0.9")
+    page.get_by_label("Temperature").fill("1.5")
+    page.get_by_label("Top-p").fill("0.5")
+    page.get_by_role("button", name="Reset to model defaults").click()
+    expect(page.get_by_label("Temperature")).to_have_value("0.2")
+    expect(page.get_by_label("Top-p")).to_have_value("0.9")
+
+
 def test_a_kept_model_is_listed_and_deleting_it_empties_cache_storage(page, server):
     model_file = next((server.site / "models").glob("*.gguf")).name
     kept = page.get_by_role("list", name="Downloaded models")
