@@ -6,8 +6,9 @@
  */
 
 import Minfer from "./minfer.js";
-import { ChatList } from "./ui/chatlist.js";
+import { ChatList, wireExportImport } from "./ui/chatlist.js";
 import { ConversationView } from "./ui/conversation.js";
+import { closeDrawers, openSettings, wireDrawers } from "./ui/drawers.js";
 import { clearFieldErrors, renderCached, renderKnown, showFieldError } from "./ui/modelpicker.js";
 import { ProgressPanel, mb } from "./ui/progress.js";
 import { Settings, describeDefaults } from "./ui/settings.js";
@@ -101,7 +102,6 @@ function showChat(next) {
 
 async function stopAnswer() {
   if (!answering) return;
-  answering.stopped = true;
   engine.stop();
   await answering.done;
 }
@@ -137,13 +137,12 @@ async function answer(rejected) {
   const index = chat.messages.length;
   const out = view.addAnswer(index, completionMode());
   const options = settings.options();
-  const started = performance.now();
   let text = "";
   let pieces = 0;
   let first = null;
   let result = {};
   let finish;
-  answering = { stopped: false, done: new Promise((resolve) => (finish = resolve)) };
+  answering = { done: new Promise((resolve) => (finish = resolve)) };
   setState("generating", "Generating…");
   $("stats").textContent = "";
   try {
@@ -160,9 +159,9 @@ async function answer(rejected) {
       first ??= performance.now();
       out.set(text);
       const seconds = (performance.now() - first) / 1000;
-      if (seconds > 0.2) out.stats(`${(pieces / seconds).toFixed(1)} tok/s…`);
+      if (seconds > 0.2) out.stats(`${((pieces - 1) / seconds).toFixed(1)} tok/s…`);
     }
-    const meta = answerMeta(result, started, first, pieces);
+    const meta = answerMeta(result);
     out.finish(text, meta);
     chat.messages.push({ role: "assistant", content: text, meta });
     const t = result.timings;
@@ -177,7 +176,11 @@ async function answer(rejected) {
       out.finish(text, meta);
       chat.messages.push({ role: "assistant", content: text, meta });
     }
-    status.showError(error.kind || error.name, error.message);
+    status.showError(error.kind, error.message);
+    if (error.fatal) {          // the worker is gone: a new one, with the model loaded again
+      engine = new Minfer.Engine();
+      setTimeout(reloadModel);
+    }
   } finally {
     answering = null;
     finish();
@@ -186,13 +189,11 @@ async function answer(rejected) {
   }
 }
 
-function answerMeta(result, started, first, pieces) {
-  const meta = { stop_reason: result.stop_reason || "eog" };
-  if (result.prompt_tokens_evaluated !== undefined) meta.prompt_tokens_evaluated = result.prompt_tokens_evaluated;
+/** What an answer keeps besides its text: stop reason, prompt positions computed, stats line. */
+function answerMeta(result) {
+  const meta = { stop_reason: result.stop_reason, prompt_tokens_evaluated: result.prompt_tokens_evaluated };
   const t = result.timings;
-  const tps = t ? t.decode_tps : pieces / Math.max(1e-3, (performance.now() - (first ?? started)) / 1000);
-  const ttft = t ? t.ttft_s : ((first ?? performance.now()) - started) / 1000;
-  const parts = [`${tps.toFixed(1)} tok/s`, `first token ${ttft.toFixed(2)} s`];
+  const parts = t ? [`${t.decode_tps.toFixed(1)} tok/s`, `first token ${t.ttft_s.toFixed(2)} s`] : [];
   if (meta.stop_reason === "interrupted") parts.push("stopped");
   if (meta.stop_reason === "length") parts.push("max tokens reached");
   meta.stats = parts.join(" · ");
@@ -363,19 +364,6 @@ function reloadModel() {
   if (loadedFrom) loadModel(loadedFrom.model, loadedFrom);
 }
 
-/* ---- drawers (narrow screens) ------------------------------------------------------------ */
-
-function setDrawer(id, toggle, open) {
-  $(id).classList.toggle("open", open);
-  $(toggle).setAttribute("aria-expanded", String(open));
-  $("scrim").hidden = !document.querySelector(".drawer.open");
-}
-const openSettings = () => window.matchMedia("(max-width: 1100px)").matches && setDrawer("settings", "settings-toggle", true);
-function closeDrawers() {
-  setDrawer("settings", "settings-toggle", false);
-  setDrawer("sidebar", "chats-toggle", false);
-}
-
 /* ---- events ------------------------------------------------------------------------------ */
 
 function autoGrow() {
@@ -416,39 +404,8 @@ function wire() {
   $("kernels").addEventListener("change", reloadModel);
   $("n-ctx").addEventListener("change", reloadModel);
   $("reset-sampling").addEventListener("click", () => hasModel() && settings.applyDefaults(engine.info.sampling_defaults, modelKey));
-  $("settings-toggle").addEventListener("click", () => setDrawer("settings", "settings-toggle", !$("settings").classList.contains("open")));
-  $("chats-toggle").addEventListener("click", () => setDrawer("sidebar", "chats-toggle", !$("sidebar").classList.contains("open")));
-  $("settings-close").addEventListener("click", closeDrawers);
-  $("scrim").addEventListener("click", closeDrawers);
-  document.addEventListener("keydown", (event) => event.key === "Escape" && closeDrawers());
-  $("export-chats").addEventListener("click", exportChats);
-  $("import-chats").addEventListener("click", () => $("import-file").click());
-  $("import-file").addEventListener("change", importChats);
-}
-
-async function exportChats() {
-  const blob = new Blob([store.exportJson(await store.listChats())], { type: "application/json" });
-  const link = document.createElement("a");
-  link.href = URL.createObjectURL(blob);
-  link.download = `minfer-chats-${new Date().toISOString().slice(0, 10)}.json`;
-  link.click();
-  setTimeout(() => URL.revokeObjectURL(link.href), 1000);
-}
-
-async function importChats() {
-  const file = $("import-file").files[0];
-  $("import-file").value = "";
-  const error = $("import-error");
-  error.hidden = true;
-  if (!file) return;
-  try {
-    const chats = store.parseExport(await file.text());
-    for (const imported of chats) await store.saveChat(imported);
-    await refreshChatList();
-  } catch (e) {
-    error.textContent = `${file.name}: ${e.message}`;
-    error.hidden = false;
-  }
+  wireDrawers();
+  wireExportImport(refreshChatList);
 }
 
 /* ---- start ------------------------------------------------------------------------------- */

@@ -1,5 +1,9 @@
-/* The sidebar's list of kept chats: open, rename (in place), delete. Each item's main button is
- * named after its chat; the current chat's has aria-current. */
+/* The sidebar's list of kept chats: open, rename (in place), delete, and export / import as
+ * JSON. Each item's main button is named after its chat; the current chat's has aria-current. */
+
+import * as store from "./store.js";
+
+const $ = (id) => document.getElementById(id);
 
 export class ChatList {
   /** handlers: {open(id), rename(id, title), remove(id)} */
@@ -65,4 +69,32 @@ export class ChatList {
     });
     input.addEventListener("blur", () => finish(true));
   }
+}
+
+/** Export writes every chat to a .json download; Import adds the chats of such a file (with new
+ * ids), then calls imported(). */
+export function wireExportImport(imported) {
+  $("export-chats").addEventListener("click", async () => {
+    const blob = new Blob([store.exportJson(await store.listChats())], { type: "application/json" });
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(blob);
+    link.download = `minfer-chats-${new Date().toISOString().slice(0, 10)}.json`;
+    link.click();
+    setTimeout(() => URL.revokeObjectURL(link.href), 1000);
+  });
+  $("import-chats").addEventListener("click", () => $("import-file").click());
+  $("import-file").addEventListener("change", async () => {
+    const file = $("import-file").files[0];
+    $("import-file").value = "";
+    const error = $("import-error");
+    error.hidden = true;
+    if (!file) return;
+    try {
+      for (const chat of store.parseExport(await file.text())) await store.saveChat(chat);
+      imported();
+    } catch (e) {
+      error.textContent = `${file.name}: ${e.message}`;
+      error.hidden = false;
+    }
+  });
 }
