@@ -1,38 +1,80 @@
-"""The Pyodide-side API that web/worker.js calls: model bytes in, a chat session out.
+"""The Pyodide-side API that web/worker.js calls: model bytes in, answers out.
 
-The worker owns the network and the UI protocol; this module owns everything Python:
+The worker owns the network and the page protocol; this module owns everything Python:
 
   session = Session()
-  session.unload()                        drop the loaded model; then the worker makes one
-                                          bytearray(size) in the wasm heap and writes the model's
-                                          bytes straight into it (PyProxy.getBuffer), chunk by chunk
   inspect(buf, have, name)                parse the GGUF header from the first `have` bytes, and
                                           check the architecture while the tensors download
-  session.load(buf, name, system_prompt, n_ctx, on_progress, kernels_path)
-                                          the engine; on the kernel path its weights are views of buf
-  turn = session.start(text, params, max_tokens, seed)
+  session.load(buf, name, n_ctx, on_progress, kernels_path)
+                                          the engine, from the bytearray the worker downloaded the
+                                          model into; on the kernel path its weights are views of
+                                          buf. The loaded model is replaced only once the new one
+                                          is ready: a failed load leaves it as it was
+  session.unload()                        drop the loaded model (to make room for a large one)
+  turn = session.chat(messages, options)  answer the last user message of a whole conversation;
+                                          the KV cache keeps the longest common token prefix
+  turn = session.complete(prompt, options)  plain completion (models without a chat template)
   turn.step() -> next text piece | None   one step per call, so the worker can handle `stop`
   turn.close(); turn.summary()            between tokens and report timings
 
-Errors are the engine's typed errors; the worker reports their class name as the error kind.
+Messages and options are checked by minfer_wasm.page_requests. Every error raised here is a
+MinferError: the worker reports its class name as the error kind, and no raw Python exception
+(MemoryError, ValueError...) reaches the page (see `_typed`).
 """
 
 from __future__ import annotations
 
+import functools
+from dataclasses import asdict
 from typing import Callable, Iterator
 
 from .chat import Chat
 from .config import ModelConfig
+from .context import TokenContext
 from .engine import Engine
-from .errors import MinferError, SourceError
+from .errors import ContextOverflowError, MinferError, SourceError
+from .generate import Timings, generate
 from .gguf import GGUFFile
 from .kernels import KernelError, load_kernels
+from .page_requests import parse_messages, parse_options
 from .profile import CLOCK
 from .sampling import SamplingParams
 from .sources import BytesSource
 
-SAMPLING_FIELDS = ("temperature", "top_k", "top_p", "min_p", "repeat_penalty")
 PROGRESS_STEPS = 100
+# general.sampling.* keys (llama.cpp's gguf-py, Keys.General.SAMPLING_*) -> SamplingParams fields
+GGUF_SAMPLING_KEYS = {"temp": "temperature", "top_k": "top_k", "top_p": "top_p", "min_p": "min_p",
+                      "penalty_repeat": "repeat_penalty"}
+PAGE_SAMPLING_FIELDS = tuple(GGUF_SAMPLING_KEYS.values())
+MAX_ERROR_CHARS = 200
+
+
+class OutOfMemoryError(MinferError):
+    """The wasm heap (or the machine) has no room for what was asked."""
+
+
+class InternalError(MinferError):
+    """A bug: an exception the engine did not turn into one of its own errors."""
+
+
+def _typed(fn):
+    """Let MinferErrors through; turn any other exception into one, so the page's error kind is
+    always an engine error class and never a raw Python exception name."""
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except MinferError:
+            raise
+        except MemoryError:
+            raise OutOfMemoryError("out of memory: the page's memory cannot hold what this needs") from None
+        except Exception as e:
+            detail = f"{type(e).__name__}: {e}"
+            if len(detail) > MAX_ERROR_CHARS:
+                detail = detail[:MAX_ERROR_CHARS] + "…"
+            raise InternalError(f"internal error ({detail})") from None
+    return call
 
 
 class _NeedMore(Exception):
@@ -55,6 +97,7 @@ class _Prefix:
         return self._view[offset:offset + length]
 
 
+@_typed
 def inspect(buf, have: int, name: str) -> dict:
     """{"need": end} when the header runs past the first `have` bytes, else a short summary.
 
@@ -93,39 +136,47 @@ class _ProgressSource:
         return data
 
 
-class Turn:
-    """One answer being generated, advanced one text piece at a time. With `profile`, the
-    summary also says where the decoded tokens' time went (minfer_wasm/profile.py)."""
 
-    def __init__(self, chat: Chat, pieces: Iterator[str], profile: bool = False):
-        self._chat, self._pieces, self._profile = chat, pieces, profile
-        self._positions_before = chat.engine.model.positions_evaluated
+class Turn:
+    """One answer being generated, advanced one text piece at a time. `finished()` gives the
+    timings and stop reason once it ends. With `profile`, the summary also says where the
+    decoded tokens' time went (minfer_wasm/profile.py)."""
+
+    def __init__(self, context: TokenContext, pieces: Iterator[str],
+                 finished: Callable[[], tuple[Timings, str]], profile: bool = False):
+        self._context, self._pieces, self._finished, self._profile = context, pieces, finished, profile
+        self._positions_before = context.model.positions_evaluated
         self._steps = 0
 
+    @_typed
     def step(self) -> str | None:
         """The next text piece, or None when the answer is complete."""
         if self._profile and self._steps == 1:      # the prompt and first token are done: decode
             CLOCK.start()
         self._steps += 1
-        piece = next(self._pieces, None)
+        try:
+            piece = next(self._pieces, None)
+        except BaseException:
+            CLOCK.stop()
+            raise
         if piece is None:
             CLOCK.stop()
         return piece
 
     def close(self) -> None:
-        """Stop early; the partial answer stays in the conversation."""
+        """Stop early; in a chat the partial answer is what the caller keeps."""
         CLOCK.stop()
         self._pieces.close()
 
     def summary(self) -> dict:
         """Why it stopped, timings, how many positions the model evaluated for this turn, and
         with a profile the seconds per decoded token: in all, in the kernels, in numpy products."""
-        t = self._chat.last_timings
+        t, stop_reason = self._finished()
         out = {
-            "stop_reason": self._chat.last_stop_reason,
+            "stop_reason": stop_reason,
             "prompt_tokens_evaluated": t.prompt_tokens,
-            "positions_evaluated": self._chat.engine.model.positions_evaluated - self._positions_before,
-            "n_ctx_used": len(self._chat.context.tokens),
+            "positions_evaluated": self._context.model.positions_evaluated - self._positions_before,
+            "n_ctx_used": len(self._context.tokens),
             "timings": t.as_dict(),
         }
         if self._profile and t.decode_tokens:
@@ -135,24 +186,43 @@ class Turn:
         return out
 
 
+def _sampling_metadata(metadata: dict) -> dict:
+    """The general.sampling.* values the model's authors recommend, as SamplingParams fields;
+    a value SamplingParams would refuse is left out (it is only a default)."""
+    found = {}
+    for key, field in GGUF_SAMPLING_KEYS.items():
+        value = metadata.get(f"general.sampling.{key}")
+        if value is None:
+            continue
+        try:
+            value = int(value) if field == "top_k" else float(value)
+            SamplingParams(**{field: value})
+        except (TypeError, ValueError, OverflowError):
+            continue
+        found[field] = value
+    return found
+
+
 class Session:
-    """The loaded engine and the current conversation."""
+    """The loaded engine and the token context its conversations run in."""
 
     def __init__(self):
         self.engine: Engine | None = None
-        self.chat: Chat | None = None
+        self.conversation: Chat | None = None  # the token context chat() and complete() run in
 
     def unload(self) -> None:
-        """Drop the loaded model and conversation (before the next model's bytes arrive)."""
-        self.engine = self.chat = None
+        """Drop the loaded model and its cache."""
+        self.engine = self.conversation = None
 
-    def load(self, buf, name: str, system_prompt: str | None, n_ctx: int | None,
-             on_progress: Callable[[int, int], None], kernels_path: str | None = None) -> dict:
-        """Build the engine from the downloaded bytes `buf` (a bytearray) and start an empty
-        conversation. The page's n_ctx is an upper limit: a model trained on a shorter context
-        gets that (the KV cache is allocated for n_ctx positions, float16). With kernels_path
-        (the compiled kernels in Pyodide's file system) the matrix products run there and the
-        weights they cover are views of buf; without it, or when they cannot load, numpy."""
+    @_typed
+    def load(self, buf, name: str, n_ctx: int | None, on_progress: Callable[[int, int], None],
+             kernels_path: str | None = None) -> dict:
+        """Build the engine from the downloaded bytes `buf` (a bytearray); it replaces the loaded
+        one only once it is ready. The page's n_ctx is an upper limit: a model trained on a
+        shorter context gets that (the KV cache is allocated for n_ctx positions, float16). With
+        kernels_path (the compiled kernels in Pyodide's file system) the matrix products run
+        there and the weights they cover are views of buf; without it, or when they cannot
+        load, numpy."""
         kernels, note = None, ""
         if kernels_path:
             try:
@@ -166,25 +236,62 @@ class Session:
             source.close()      # what the engine keeps, it holds itself (copies, or views of buf)
         config = engine.model.config
         n_ctx = min(n_ctx, config.n_ctx_train) if n_ctx else None
-        self.engine, self.chat = engine, Chat(engine, system_prompt or None, n_ctx)
-        return {"name": engine.gguf.metadata.get("general.name") or name, "arch": config.arch,
-                "n_ctx": self.chat.context.n_ctx, "n_vocab": config.n_vocab, "n_layer": config.n_layer,
+        chat = Chat(engine, None, n_ctx)
+        self.engine, self.conversation = engine, chat
+        metadata = engine.gguf.metadata
+        return {"name": metadata.get("general.name") or name, "arch": config.arch,
+                "basename": metadata.get("general.basename"), "size_label": metadata.get("general.size_label"),
+                "n_ctx": chat.context.n_ctx, "n_vocab": config.n_vocab, "n_layer": config.n_layer,
                 "kernels": "numpy" if kernels is None else "wasm-simd" if kernels.simd else "compiled",
-                "kernels_note": note}
+                "kernels_note": note, "chat_template": engine.template.name,
+                "has_chat_template": engine.template.name == "tokenizer.chat_template",
+                "sampling_gguf": _sampling_metadata(metadata),
+                "sampling_engine": {k: v for k, v in asdict(SamplingParams()).items()
+                                    if k in PAGE_SAMPLING_FIELDS}}
 
-    def reset(self, system_prompt: str | None) -> None:
-        """A new conversation (with this system prompt); the cache is emptied."""
-        if self.chat is not None:
-            self.chat.system_prompt = system_prompt or None
-            self.chat.reset()
+    def _loaded(self) -> Chat:
+        if self.conversation is None:
+            raise MinferError("no model is loaded: load a model first")
+        return self.conversation
 
-    def start(self, text: str, params: dict, max_tokens: int, seed: int | None, profile: bool = False) -> Turn:
-        """Begin answering `text`; params holds the SAMPLING_FIELDS the page sends; profile: time
-        the decoded tokens' matrix products (Turn.summary)."""
-        if self.chat is None:
-            raise MinferError("no model is loaded: choose a model first")
-        sampling = SamplingParams(**{k: (int(params[k]) if k == "top_k" else float(params[k]))
-                                     for k in SAMPLING_FIELDS if k in params})
-        pieces = self.chat.send(text, sampling, max_tokens=int(max_tokens),
-                                seed=None if seed is None else int(seed))
-        return Turn(self.chat, pieces, bool(profile))
+    @_typed
+    def chat(self, messages, options) -> Turn:
+        """Begin answering the last (user) message of `messages`, the whole conversation
+        [{role, content}]. Its rendering shares a token prefix with what the cache holds (the
+        previous turns, an edited or regenerated one up to the change), which is not evaluated
+        again. Old turns are dropped from the prompt when it does not fit; options: see
+        minfer_wasm.page_requests."""
+        chat = self._loaded()
+        messages, opts = parse_messages(messages), parse_options(options)
+        has_system = messages[0]["role"] == "system"
+        chat.system_prompt = messages[0]["content"] if has_system else None
+        chat.messages = messages[:-1]
+        pieces = chat.send(messages[-1]["content"], opts.sampling, max_tokens=opts.max_tokens,
+                           seed=opts.seed, stop=opts.stop)
+        return Turn(chat.context, pieces, lambda: (chat.last_timings, chat.last_stop_reason), opts.profile)
+
+    @_typed
+    def complete(self, prompt, options) -> Turn:
+        """Begin continuing the text `prompt` (tokenized as the CLI's `generate` does, BOS as the
+        model asks); the answer stops at the end of the context at the latest."""
+        chat = self._loaded()
+        opts = parse_options(options)
+        if not isinstance(prompt, str):
+            raise MinferError(f"the prompt must be a string, got {type(prompt).__name__}")
+        ids = chat.engine.tokenizer.encode(prompt)
+        room = chat.context.n_ctx - len(ids)
+        if room < 1:
+            raise ContextOverflowError(f"the prompt needs {len(ids)} tokens; the context holds {chat.context.n_ctx}")
+        generation = generate(chat.context, chat.engine.tokenizer, ids, opts.sampling, seed=opts.seed,
+                              max_tokens=min(opts.max_tokens, room), stop_strings=opts.stop)
+
+        def pieces() -> Iterator[str]:
+            try:
+                for step in generation:
+                    if step.text:
+                        yield step.text
+            finally:
+                generation.close()
+
+        return Turn(chat.context, pieces(), lambda: (generation.timings, generation.stop_reason or "interrupted"),
+                    opts.profile)

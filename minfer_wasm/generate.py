@@ -138,9 +138,10 @@ class Generation:
             logits = context.evaluate([token])
             self.timings.decode_tokens += 1
             self.timings.decode_s = time.perf_counter() - t_decode
-        tail = pending + decoder.flush()
-        if tail:
-            yield Step(None, tail, logits)
+        # Text held back as a possible stop string is released; bytes of an unfinished
+        # character stay in the decoder and are dropped (never a trailing U+FFFD).
+        if pending:
+            yield Step(None, pending, logits)
 
 
 def generate(context: TokenContext, tokenizer, prompt_ids: Sequence[int], params: SamplingParams,

@@ -1,65 +1,85 @@
-/* minfer-wasm worker: Pyodide + the engine (minfer_wasm/browser.py), driven by the page (app.js).
+/* minfer-wasm worker: Pyodide + the engine (minfer_wasm/browser.py), driven by web/minfer.js.
  *
- * Protocol. Every message is a plain object {type, id, ...}; `id` is the page's request id and
+ * Protocol. Every message is a plain object {type, id, ...}; `id` is the caller's request id and
  * every reply carries the id of the request it answers. The set of types is closed:
  *
  * page -> worker
- *   load      {id, source: {url} | {file}, system_prompt, n_ctx, kernels: "wasm" | "numpy"}
+ *   load      {id, source: {url} | {file}, n_ctx, kernels: "wasm" | "numpy", stall_s}
  *             Load a model: an absolute URL, read with HTTP Range requests in parallel chunks
  *             and kept in Cache Storage, or a File, read with File.slice (never uploaded). The
  *             download starts as soon as Python runs, while the packages still load; the header
  *             is checked as soon as the engine is imported, and a bad file stops the download.
  *             kernels: the quantized matrix products run in the compiled wasm SIMD module
- *             ("wasm", the default) or in numpy ("numpy"). Replies: progress*, then ready | error.
- *   generate  {id, text, params: {temperature, top_k, top_p, min_p, repeat_penalty}, max_tokens, seed,
- *              profile}
- *             Answer one user message in the current conversation (the KV cache is reused).
- *             profile (optional): time the decoded tokens' matrix products (done.profile).
- *             Replies: token*, then done | error.
- *   stop      {id}  End generate `id` after the current token; its `done` says "interrupted".
- *   reset     {id, system_prompt}  Start a new conversation. Reply: done.
+ *             ("wasm", the default) or in numpy ("numpy"). stall_s: seconds without a byte
+ *             while a request is open before the load fails (default STALL_S).
+ *             A newer load, or `stop` with this id, aborts it at once (its fetches are
+ *             aborted); a failed or aborted load removes the Cache Storage entries it wrote
+ *             unless they form a complete copy that was there before. The loaded model stays
+ *             usable until the new one is ready, unless both cannot be held at once (more than
+ *             KEEP_BOTH_BYTES together): then it is dropped first. Replies: progress*, then
+ *             ready | error (error.kind "AbortError" when aborted).
+ *   chat      {id, messages: [{role: "system" | "user" | "assistant", content}], options}
+ *             Answer the last (user) message of the whole conversation `messages`; the KV cache
+ *             keeps the longest token prefix it shares with what it holds, so continuing a
+ *             conversation, regenerating or editing its end evaluates only what changed.
+ *   complete  {id, prompt, options}  Continue the text `prompt` (no chat template).
+ *             options (both): temperature, top_k, top_p, min_p, repeat_penalty, max_tokens,
+ *             stop (a string or strings), seed (any integer), profile (time the decoded
+ *             tokens' matrix products: done.profile). Replies: token*, then done | error.
+ *   stop      {id}  End chat/complete `id` after the current token (its `done` says
+ *             "interrupted"; the partial answer is the text sent so far), or abort load `id`.
+ *   unload    {id}  Drop the loaded model. Reply: done.
  *
  * worker -> page
  *   progress  {id, stage: "runtime" | "download" | "load", loaded, total, detail}
  *             The runtime starts loading when the worker starts, so its progress has id null.
- *   ready     {id, model: {name, arch, n_ctx, n_vocab, n_layer, size, from_cache, heap_bytes,
- *                        kernels, kernels_note, startup}}
- *             size: the GGUF's bytes; heap_bytes: the wasm heap (Python's memory) once loaded;
+ *   ready     {id, model: {name, basename, size_label, arch, n_ctx, n_vocab, n_layer, size,
+ *                        from_cache, heap_bytes, kernels, kernels_note, chat_template,
+ *                        has_chat_template, sampling_gguf, sampling_engine, startup}}
+ *             name, basename, size_label: the GGUF's general.* keys (name: the file's name when
+ *             absent); size: the GGUF's bytes; heap_bytes: the wasm heap (Python's memory) once loaded;
  *             kernels: the path the matrix products run on, "wasm-simd" or "numpy";
  *             kernels_note: why numpy runs although the kernels were asked for ("" otherwise);
+ *             chat_template: where the template comes from ("tokenizer.chat_template" when the
+ *             GGUF has one: has_chat_template); sampling_gguf: the general.sampling.* values
+ *             present, as option names; sampling_engine: the engine's defaults;
  *             startup: seconds since the worker started at which each step ended
  *             {runtime, packages, engine, download, model}.
- *   token     {id, text}  The next piece of the answer (plain text).
+ *   token     {id, text}  The next piece of the answer (plain text, whole characters).
  *   done      {id, stop_reason, prompt_tokens_evaluated, positions_evaluated, n_ctx_used, timings, profile}
- *             stop_reason: "eog" | "stop" | "length" | "interrupted" (absent after reset);
+ *             stop_reason: "eog" | "stop" | "length" | "interrupted" (absent after unload);
  *             prompt_tokens_evaluated: prompt positions computed this turn (the rest came from
  *             the cache); timings: prompt_tokens, prompt_s, prompt_tps, decode_tokens, decode_s,
  *             decode_tps, ttft_s; profile (when asked): per decoded token, seconds in all
  *             (token_s), in the compiled kernels (kernel_s), in numpy products (numpy_matmul_s).
- *   error     {id, kind, message, fatal}
+ *   error     {id, kind, message, fatal, unloaded}
  *             kind: the engine's error class (SourceError, GGUFError, UnsupportedError,
- *             ContextOverflowError, ...), MemoryError, or another Python/JS error name.
- *             fatal: this worker cannot continue; the page starts a new one.
+ *             ContextOverflowError, TemplateError, SamplingError, RequestError,
+ *             OutOfMemoryError, InternalError), or AbortError for an aborted load; never a raw
+ *             Python exception name. unloaded: a failed load had dropped the previous model.
+ *             fatal: this worker cannot continue; the caller starts a new one.
  *
- * Requests run one at a time in arrival order; `stop` acts at once, and a `load` or `reset` that
- * arrives during an answer stops it first.
+ * Requests run one at a time in arrival order; `stop` acts at once, a `load` aborts the load
+ * before it at once, and a `load` or `unload` that arrives during an answer stops it first.
  */
 
 import { loadPyodide, version as pyodideVersion } from "../pyodide/pyodide.mjs";
+import { CHUNK, ModelError, StallWatch, abortable, download, openFile, openUrl } from "./model_bytes.js";
 
 const PACKAGES = ["numpy", "markupsafe", "jinja2", "minfer-wasm"];
 const KERNELS_URL = "../kernels/quant_kernels.so";   // built by build-site from minfer_wasm/kernels
 const KERNELS_DIR = "/minfer";                          // where Python's ctypes finds it
-const CHUNK = 4 << 20;          // bytes per Range request and per Cache Storage entry
-const PARALLEL = 4;             // Range requests in flight
-const MODEL_CACHE = "minfer-models-v1";
 const RUNTIME_CACHE = "minfer-runtime-v1";   // snapshots of the started interpreter
 const PROGRESS_MS = 100;        // at most one progress message this often (stage ends always go)
+const STALL_S = 30;             // default: seconds without a byte, a request open, before a load fails
+const KEEP_BOTH_BYTES = 1 << 30;  // the loaded model stays during a load while both fit in this
 
 let py = null;          // the Pyodide API
 let browser = null;     // the minfer_wasm.browser module (PyProxy)
 let session = null;     // browser.Session()
-let current = null;     // the running generate: {id, stopped}
+let loadedSize = 0;     // bytes of the model the session holds (0: none)
+let current = null;     // the running chat or completion: {id, stopped}
+let loading = null;     // the latest load request: {id, controller}
 let lastProgress = 0;
 
 const post = (msg) => self.postMessage(msg);
@@ -71,21 +91,8 @@ function progress(id, stage, loaded, total, detail, force = false) {
   post({ type: "progress", id, stage, loaded, total, detail });
 }
 
-/* An error whose kind the page shows as is (network, Range and file problems found in JS). */
-class ModelError extends Error {
-  constructor(kind, message) {
-    super(message);
-    this.kind = kind;
-  }
-}
-
-/* The request never got an HTTP answer (offline, DNS, refused, CORS). */
-class NetworkError extends ModelError {
-  constructor(url) {
-    super("SourceError", `${url}: cannot be fetched (network error, or the server refused the request)`);
-  }
-}
-
+/* {kind, message, fatal} of any error. Python errors are MinferErrors (browser.py's `_typed`
+   sees to it), so their class name is the kind; other JS errors are internal errors. */
 function describe(error) {
   if (error instanceof ModelError) return { kind: error.kind, message: error.message, fatal: false };
   if (error && error.constructor && error.constructor.name === "PythonError") {
@@ -99,10 +106,10 @@ function describe(error) {
   }
   const text = String((error && error.message) || error);
   if (error instanceof RangeError && /alloc|memory/i.test(text)) {
-    return { kind: "MemoryError", message: `out of memory (${text})`, fatal: false };
+    return { kind: "OutOfMemoryError", message: `out of memory (${text})`, fatal: false };
   }
   const fatal = Boolean(error && error.pyodide_fatal_error) || /fatal error|Aborted\(/i.test(text);
-  return { kind: (error && error.name) || "Error", message: text, fatal };
+  return { kind: "InternalError", message: `internal error (${(error && error.name) || "Error"}: ${text})`, fatal };
 }
 
 /* ---- runtime: Pyodide, the wheels and the kernels, all from this site -------------------- */
@@ -172,153 +179,6 @@ async function kernelsPath() {
   return kernelsFile;
 }
 
-/* ---- model bytes: readers over a URL (Range) or a File -------------------------------------- */
-
-function contentRange(response) {
-  // "bytes <first>-<last>/<size>" (RFC 9110 section 14.4)
-  const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(response.headers.get("Content-Range") || "");
-  return m ? { first: Number(m[1]), last: Number(m[2]), size: Number(m[3]) } : null;
-}
-
-async function fetchRange(url, start, end) {
-  let response;
-  try {
-    response = await fetch(url, { headers: { Range: `bytes=${start}-${end - 1}` }, cache: "no-store" });
-  } catch (e) {
-    throw new NetworkError(url);
-  }
-  if (response.status === 200) {
-    response.body && response.body.cancel();
-    throw new ModelError("SourceError",
-      `${url}: the server ignores HTTP Range requests (answered 200 with the whole file, not 206); ` +
-      "serve the model from a server with Range support, or open it as a local file");
-  }
-  if (response.status !== 206) {
-    throw new ModelError("SourceError", `${url}: HTTP ${response.status} ${response.statusText}`.trim());
-  }
-  const range = contentRange(response);
-  if (!range || range.first !== start) {
-    throw new ModelError("SourceError", `${url}: bad Content-Range "${response.headers.get("Content-Range")}" for bytes ${start}-${end - 1}`);
-  }
-  return { response, range };
-}
-
-/* Stream `body` (exactly `length` bytes) to put(piece, offset within the body), piece by piece:
-   no chunk-sized copy of the model lives in JS (it would stay as garbage in the renderer). */
-async function streamBody(body, length, put, onBytes) {
-  const reader = body.getReader();
-  let at = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    if (at + value.length > length) {
-      reader.cancel();
-      throw new ModelError("SourceError", `response longer than the ${length} bytes asked for`);
-    }
-    put(value, at);
-    at += value.length;
-    onBytes(value.length);
-  }
-  if (at !== length) throw new ModelError("SourceError", `response ended after ${at} of ${length} bytes`);
-}
-
-/* Cache Storage keys of a model: its URL plus a `minfer-cache` query parameter naming the part. */
-function cacheKey(url, part) {
-  const u = new URL(url);
-  u.searchParams.set("minfer-cache", part);
-  return u.href;
-}
-
-function cachedModelUrl(key) {
-  const u = new URL(key);
-  u.searchParams.delete("minfer-cache");
-  return u.href;
-}
-
-/* A URL model: one 1-byte probe gives size, validator and proof of Range support; chunks come
-   from Cache Storage when an identical copy (same size, ETag/Last-Modified) was stored before,
-   else from the network. Offline, a complete cached copy is used as is. */
-async function openUrl(url) {
-  const cache = await caches.open(MODEL_CACHE).catch(() => null);
-  const manifestKey = cacheKey(url, "manifest");
-  const stored = cache && (await cache.match(manifestKey));
-  let manifest = stored ? await stored.json() : null;
-  let size, validator;
-  try {
-    const { response, range } = await fetchRange(url, 0, 1);
-    await response.arrayBuffer();
-    size = range.size;
-    validator = response.headers.get("ETag") || response.headers.get("Last-Modified") || "";
-  } catch (e) {
-    if (!(manifest && manifest.complete && e instanceof NetworkError)) throw e;
-    size = manifest.size;          // offline: trust the complete cached copy
-    validator = manifest.validator;
-  }
-  if (manifest && (manifest.size !== size || manifest.validator !== validator || manifest.chunk !== CHUNK)) {
-    const base = new URL(url).href;
-    for (const key of await cache.keys()) if (cachedModelUrl(key.url) === base) await cache.delete(key);
-    manifest = null;
-  }
-  if (cache && !manifest) {
-    manifest = { size, validator, chunk: CHUNK, complete: false };
-    await cache.put(manifestKey, new Response(JSON.stringify(manifest)));
-  }
-  const pending = [];
-  return {
-    name: url,
-    size,
-    fromCache: Boolean(manifest && manifest.complete),
-    /* Chunk `index` to put(piece, offset in the chunk): from Cache Storage when stored whole,
-       else from the network, teed into the cache as it streams. */
-    async read(index, put, onBytes) {
-      const start = index * CHUNK, length = Math.min(size, start + CHUNK) - start;
-      const key = cacheKey(url, `chunk-${index}`);
-      const hit = cache && (await cache.match(key));
-      if (hit) {
-        let got = 0;
-        try {
-          await streamBody(hit.body, length, put, (n) => { got += n; onBytes(n); });
-          return;
-        } catch (e) {
-          if (!(e instanceof ModelError)) throw e;
-          onBytes(-got);      // a damaged cached chunk: count it again from the network
-        }
-      }
-      const { response } = await fetchRange(url, start, start + length);
-      let body = response.body;
-      if (cache) {
-        const [mine, stored] = body.tee();
-        body = mine;
-        pending.push(cache.put(key, new Response(stored)).then(() => true, (e) => {
-          console.warn("model cache:", e);       // e.g. over quota: the model still loads
-          return false;
-        }));
-      }
-      await streamBody(body, length, put, onBytes);
-    },
-    async finish() {
-      const stored = await Promise.all(pending);
-      if (cache && !manifest.complete && stored.every(Boolean)) {
-        manifest.complete = true;
-        await cache.put(manifestKey, new Response(JSON.stringify(manifest)));
-      }
-    },
-  };
-}
-
-function openFile(file) {
-  return {
-    name: file.name,
-    size: file.size,
-    fromCache: false,
-    async read(index, put, onBytes) {
-      const start = index * CHUNK, end = Math.min(file.size, start + CHUNK);
-      await streamBody(file.slice(start, end).stream(), end - start, put, onBytes);
-    },
-    async finish() {},
-  };
-}
-
 /* Copy a piece of the model into the Python bytearray through a view of the wasm heap (no Python
    call, no extra copy). The view is taken per write: it is invalidated whenever the heap grows. */
 function writeAt(bufProxy, offset, bytes) {
@@ -341,60 +201,37 @@ function heapBytes(bufProxy) {
 }
 
 /* The bytearray the model is downloaded into: its final place, since the engine's weights are
-   views of it on the kernel path. Python's own bytearray, so it needs no engine yet. */
+   views of it on the kernel path. Python's own bytearray, so it needs no engine yet. The
+   loaded model stays unless both together would pass KEEP_BOTH_BYTES; returns whether it was
+   dropped. */
 function allocate(size) {
   const gib = (size / 2 ** 30).toFixed(2);
-  if (size > 2 ** 31 - 1) throw new ModelError("MemoryError", `the model is ${gib} GiB; this page can hold at most 2 GiB`);
-  if (session) session.unload();           // the previous model goes first
+  if (size > 2 ** 31 - 1) throw new ModelError("OutOfMemoryError", `the model is ${gib} GiB; this page can hold at most 2 GiB`);
+  let unloaded = false;
+  if (loadedSize && loadedSize + size > KEEP_BOTH_BYTES) {
+    session.unload();
+    loadedSize = 0;
+    unloaded = true;
+  }
   const bytearray = py.globals.get("bytearray");
   try {
-    return bytearray(size);
+    return { buf: bytearray(size), unloaded };
   } catch (error) {
-    throw new ModelError("MemoryError", `there is not enough memory for the ${gib} GiB model`);
+    const e = new ModelError("OutOfMemoryError", `there is not enough memory for the ${gib} GiB model`);
+    e.unloaded = unloaded;
+    throw e;
   } finally {
     bytearray.destroy();
   }
 }
 
-/* Chunks 0..n-1 of `reader` streamed into `buf`, PARALLEL requests at a time in index order.
-   arrived(i) resolves once chunk i is in place; stop() ends the lanes at their next piece. */
-function download(reader, buf, onBytes) {
-  const nChunks = Math.ceil(reader.size / CHUNK);
-  const waiting = Array.from({ length: nChunks }, () => {
-    let resolve;
-    const promise = new Promise((r) => { resolve = r; });
-    return { promise, resolve };
-  });
-  let cursor = 0, stopped = false;
-  const lane = async () => {
-    try {
-      while (cursor < nChunks && !stopped) {
-        const index = cursor++;
-        await reader.read(index, (piece, at) => {
-          if (stopped) throw new ModelError("SourceError", "download stopped");   // buf may be gone
-          writeAt(buf, index * CHUNK + at, piece);
-        }, onBytes);
-        waiting[index].resolve();
-      }
-    } catch (error) {
-      stopped = true;       // the other lanes stop at their next chunk
-      throw error;
-    }
-  };
-  return {
-    done: Promise.all(Array.from({ length: Math.min(PARALLEL, nChunks) }, lane)),
-    arrived: (index) => waiting[Math.min(index, nChunks - 1)].promise,
-    stop: () => { stopped = true; },
-  };
-}
-
 /* Inspect the GGUF header as soon as the engine runs and its bytes are in: rejects a file that
    is not GGUF, or a model the engine cannot run, while the tensors are still downloading. */
-async function checkHeader(reader, buf, transfer) {
-  await runtime;
+async function checkHeader(reader, buf, transfer, signal) {
+  await abortable(runtime, signal);
   let have = Math.min(reader.size, CHUNK);
   for (;;) {
-    await transfer.arrived(Math.ceil(have / CHUNK) - 1);
+    await abortable(transfer.arrived(Math.ceil(have / CHUNK) - 1), signal);
     const result = browser.inspect(buf, have, reader.name);
     const info = result.toJs({ dict_converter: Object.fromEntries });
     result.destroy();
@@ -404,45 +241,63 @@ async function checkHeader(reader, buf, transfer) {
   }
 }
 
-async function loadModel(msg) {
+async function loadModel(msg, signal) {
   const id = msg.id;
-  const reader = msg.source.file ? openFile(msg.source.file) : await openUrl(msg.source.url);
-  if (reader.size === 0) throw new ModelError("GGUFError", `${reader.name}: the file is empty, not a GGUF model`);
-  const label = reader.name.split(/[/?#]/).filter(Boolean).pop() || reader.name;
-  let received = 0;
-  const onBytes = (n) => {
-    received += n;
-    progress(id, "download", received, reader.size, reader.fromCache ? "from cache" : label);
-  };
-  await interpreter;
-  const buf = allocate(reader.size);
-  const transfer = download(reader, buf, onBytes);
+  const where = msg.source.file ? msg.source.file.name : msg.source.url;
+  const watch = new StallWatch(msg.controller, msg.stall_s > 0 ? msg.stall_s : STALL_S, where);
+  let reader = null, unloaded = false;
   try {
-    // 1. The download and the header check run together; whichever fails first stops both.
-    let info;
+    reader = msg.source.file ? openFile(msg.source.file) : await openUrl(msg.source.url, signal, watch);
+    if (reader.size === 0) throw new ModelError("GGUFError", `${reader.name}: the file is empty, not a GGUF model`);
+    const label = reader.name.split(/[/?#]/).filter(Boolean).pop() || reader.name;
+    let received = 0;
+    const onBytes = (n) => {
+      watch.bytes();
+      received += n;
+      progress(id, "download", received, reader.size, reader.fromCache ? "from cache" : label);
+    };
+    await abortable(interpreter, signal);
+    const allocated = allocate(reader.size);
+    unloaded = allocated.unloaded;
+    const buf = allocated.buf;
+    const transfer = download(reader, (piece, offset) => writeAt(buf, offset, piece), onBytes);
     try {
-      [info] = await Promise.all([checkHeader(reader, buf, transfer), transfer.done]);
-    } catch (error) {
-      transfer.stop();
-      throw error;
+      // 1. The download and the header check run together; whichever fails first stops both,
+      //    and the lanes end before buf goes.
+      let info;
+      try {
+        [info] = await Promise.all([checkHeader(reader, buf, transfer, signal), transfer.done]);
+      } catch (error) {
+        transfer.stop();
+        await transfer.settled;
+        throw error;
+      }
+      mark("download");
+      progress(id, "download", reader.size, reader.size, reader.fromCache ? "from cache" : "downloaded", true);
+      await abortable(reader.finish(), signal);
+      // 2. The engine: weights (views of buf on the kernel path), tokenizer, chat template. It
+      //    replaces the loaded model only once it is ready.
+      const kernels = msg.kernels === "numpy" ? { note: "" } : await abortable(kernelsPath(), signal);
+      signal.throwIfAborted();
+      const onLoad = (done, total) => progress(id, "load", done, total, `${info.arch} model`);
+      const loaded = session.load(buf, reader.name, msg.n_ctx || undefined, onLoad, kernels.path);
+      loadedSize = reader.size;
+      const model = loaded.toJs({ dict_converter: Object.fromEntries });
+      loaded.destroy();
+      mark("model");
+      if (!model.kernels_note && kernels.note) model.kernels_note = kernels.note;
+      progress(id, "load", 1, 1, "ready", true);
+      post({ type: "ready", id, model: { ...model, size: reader.size, from_cache: reader.fromCache,
+                                         heap_bytes: heapBytes(buf), startup: { ...startup } } });
+    } finally {
+      buf.destroy();      // the engine keeps its own reference to the bytes
     }
-    mark("download");
-    progress(id, "download", reader.size, reader.size, reader.fromCache ? "from cache" : "downloaded", true);
-    await reader.finish();
-    // 2. The engine: weights (views of buf on the kernel path), tokenizer, chat template.
-    const kernels = msg.kernels === "numpy" ? { note: "" } : await kernelsPath();
-    const onLoad = (done, total) => progress(id, "load", done, total, `${info.arch} model`);
-    const loaded = session.load(buf, reader.name, msg.system_prompt || undefined, msg.n_ctx || undefined,
-                                onLoad, kernels.path);
-    const model = loaded.toJs({ dict_converter: Object.fromEntries });
-    loaded.destroy();
-    mark("model");
-    if (!model.kernels_note && kernels.note) model.kernels_note = kernels.note;
-    progress(id, "load", 1, 1, "ready", true);
-    post({ type: "ready", id, model: { ...model, size: reader.size, from_cache: reader.fromCache,
-                                       heap_bytes: heapBytes(buf), startup: { ...startup } } });
+  } catch (error) {
+    if (reader) await reader.discard();
+    if (error instanceof Error) error.unloaded = unloaded || Boolean(error.unloaded);
+    throw error;
   } finally {
-    buf.destroy();      // the engine keeps its own reference to the bytes
+    watch.close();
   }
 }
 
@@ -453,13 +308,18 @@ const wakers = [];
 channel.port1.onmessage = () => wakers.shift()();
 const nextTask = () => new Promise((resolve) => { wakers.push(resolve); channel.port2.postMessage(null); });
 
-async function generate(msg) {
-  const params = py.toPy(msg.params || {});
+/* Run a chat or completion: start(messages or prompt as Python, options as Python) -> Turn. */
+async function answer(msg, start) {
+  const input = py.toPy(msg.type === "chat" ? msg.messages : msg.prompt);
+  // null means "not given" (Pyodide would pass it on as jsnull, not None)
+  const given = Object.entries(msg.options || {}).filter(([, value]) => value !== null && value !== undefined);
+  const options = py.toPy(Object.fromEntries(given));
   let turn;
   try {
-    turn = session.start(msg.text, params, msg.max_tokens, msg.seed ?? undefined, Boolean(msg.profile));
+    turn = start(input, options);
   } finally {
-    params.destroy();
+    if (input && input.destroy) input.destroy();
+    options.destroy();
   }
   current = { id: msg.id, stopped: false };
   try {
@@ -485,19 +345,25 @@ runtime.catch(() => { runtimeFailed = true; });
 async function handle(msg) {
   try {
     if (msg.type === "load") {
-      await loadModel(msg);         // waits for the parts of the runtime it needs itself
+      try {
+        await loadModel(msg, msg.controller.signal);   // waits for the parts of the runtime it needs
+      } finally {
+        if (loading && loading.id === msg.id) loading = null;
+      }
       return;
     }
     await runtime;
-    if (msg.type === "generate") await generate(msg);
-    else if (msg.type === "reset") {
-      session.reset(msg.system_prompt || undefined);
+    if (msg.type === "chat") await answer(msg, (messages, options) => session.chat(messages, options));
+    else if (msg.type === "complete") await answer(msg, (prompt, options) => session.complete(prompt, options));
+    else if (msg.type === "unload") {
+      session.unload();
+      loadedSize = 0;
       post({ type: "done", id: msg.id });
-    } else throw new ModelError("ProtocolError", `unknown message type ${JSON.stringify(msg.type)}`);
+    } else throw new ModelError("RequestError", `unknown message type ${JSON.stringify(msg.type)}`);
   } catch (error) {
     const described = describe(error);
     if (runtimeFailed) described.fatal = true;
-    post({ type: "error", id: msg.id, ...described });
+    post({ type: "error", id: msg.id, ...described, unloaded: Boolean(error && error.unloaded) });
   }
 }
 
@@ -506,8 +372,16 @@ self.onmessage = (event) => {
   const msg = event.data;
   if (msg.type === "stop") {
     if (current && (msg.id == null || msg.id === current.id)) current.stopped = true;
+    if (loading && (msg.id == null || msg.id === loading.id)) {
+      loading.controller.abort(new ModelError("AbortError", "the load was cancelled"));
+    }
     return;
   }
-  if (current && msg.type !== "generate") current.stopped = true;
+  if (msg.type === "load") {
+    if (loading) loading.controller.abort(new ModelError("AbortError", "the load was replaced by a newer one"));
+    msg.controller = new AbortController();
+    loading = { id: msg.id, controller: msg.controller };
+  }
+  if (current && (msg.type === "load" || msg.type === "unload")) current.stopped = true;
   queue = queue.then(() => handle(msg));
 };

@@ -6,8 +6,10 @@ Layout of the output folder (every URL in it is relative, so it works from any s
   sw.js                   a two-line service worker that imports web/sw.js; it must sit at the root
                           because a service worker only controls pages under its own folder, and
                           widening that scope would need a Service-Worker-Allowed header
-  web/                    app.js and ui/ (the page), worker.js (Pyodide + engine), style.css, sw.js
-                          (offline cache), manifest.json and icons/ (installable app)
+  web/                    app.js and ui/ (the page), worker.js (Pyodide + engine) with model_bytes.js
+                          (downloads), style.css, sw.js (offline cache), manifest.json and icons/
+                          (installable app), minfer.js (the embeddable JS API) and models.js (model
+                          catalogue and cache), example.html + example.js (a page on minfer.js alone)
   web/vendor/             the Markdown libraries pinned in package.json (VENDOR_FILES), same-origin
                           so the page renders offline
   pyodide/                Pyodide's runtime from the npm package, the wheels, pyodide-lock.json

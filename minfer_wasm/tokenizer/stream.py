@@ -1,8 +1,10 @@
 """StreamDecoder: token ids in, text out as soon as it is complete UTF-8.
 
 A multi-byte character can be split across tokens (byte-level BPE pieces, <0xNN> byte-fallback
-tokens); bytes of a character not yet complete are held until the token that finishes it.
-Invalid bytes come out as U+FFFD at once, as `bytes.decode(errors="replace")` would write them.
+tokens); bytes of a character not yet complete are held until the token that finishes it, and
+never released when no token finishes it (an answer cut by max_tokens or a stop mid-character
+ends with the characters completed so far, not with U+FFFD). Bytes that can never start or
+continue a character come out as U+FFFD at once, as `bytes.decode(errors="replace")` writes them.
 Control tokens add nothing. No leading space is stripped: generated text continues a prompt.
 """
 
@@ -17,9 +19,3 @@ class StreamDecoder:
     def push(self, token_id: int) -> str:
         """The text completed by this token (may be "")."""
         return self._utf8.decode(self._tokenizer.token_bytes(token_id))
-
-    def flush(self) -> str:
-        """Whatever is held back, an incomplete character as U+FFFD; the decoder starts afresh."""
-        text = self._utf8.decode(b"", final=True)
-        self._utf8.reset()
-        return text

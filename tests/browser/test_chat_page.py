@@ -124,9 +124,8 @@ def test_second_turn_reuses_the_cache(page, native_engine):
     chat = native_chat(native_engine)
     first = ask(page, "Name a fruit.", max_tokens=8)
     assert answer_text(first) == native_answer(chat, "Name a fruit.", 8)
+    # a new chat keeps what it shares with the last one cached (the template's system prompt)
     first_prompt = native_engine.encode_chat(chat.messages[:1])
-    # the engine keeps the token prefix shared with what it held (the previous chat's opening,
-    # from the chat template), so a new chat may start with some of its prompt already computed
     assert 0 < int(first.get_attribute("data-prompt-tokens-evaluated")) <= len(first_prompt)
 
     second = ask(page, "Name a vegetable.", max_tokens=8)
