@@ -64,3 +64,34 @@ def test_a_base_model_switches_the_page_to_plain_completion(page):
     steps = generate(TokenContext(engine.model, PAGE_N_CTX), engine.tokenizer, engine.tokenizer.encode(prompt),
                      SamplingParams(temperature=0.0), max_tokens=8)
     assert answer_text(answer) == "".join(step.text for step in steps)
+
+
+def test_cancel_stops_a_load_and_keeps_the_loaded_model(chromium, server):
+    """Cancel during a download: with no model yet the page says so; with one, it stays."""
+    context = chromium.new_context()
+    try:
+        context.route("**/*.gguf", lambda route: None)           # the server never answers
+        page = context.new_page()
+        page.goto(server.url)
+        cancel = page.get_by_role("button", name="Cancel")
+        expect(page.get_by_role("region", name="Loading progress")).to_contain_text("Loading SmolLM2")
+        cancel.click()
+        wait_state(page, "error", 60_000)
+        expect(page.get_by_role("alert")).to_contain_text("cancelled")
+        expect(page.get_by_role("region", name="Loading progress")).to_be_hidden()
+        expect(page.get_by_role("button", name="Send")).to_be_disabled()
+
+        context.unroute("**/*.gguf")
+        page.get_by_role("button", name="Use SmolLM2 135M Instruct").click()
+        wait_state(page, "ready")
+        context.route("**/slow/*.gguf", lambda route: None)
+        page.get_by_label("Model URL").fill("slow/model.gguf")
+        page.get_by_role("button", name="Load model").click()
+        wait_state(page, "loading", 30_000)
+        cancel.click()
+        wait_state(page, "ready", 60_000)
+        expect(page.get_by_test_id("status")).to_contain_text("Load cancelled")
+        expect(page.locator("header")).to_contain_text("SmolLM2 135M Instruct")
+        assert answer_text(ask(page, "Say hi.", max_tokens=3)).strip()
+    finally:
+        context.close()
