@@ -27,5 +27,8 @@ if ! python3 -m pip --version >/dev/null 2>&1; then
   exit 1
 fi
 python3 -m pip install -q -e '.[test]'
-[ -d node_modules/pyodide ] || npm ci --no-audit --no-fund --loglevel=error
+# the page's npm packages (package-lock.json): Pyodide's runtime and the Markdown libraries
+for pkg in pyodide marked dompurify @highlightjs/cdn-assets; do
+  [ -d "node_modules/$pkg" ] || { npm ci --no-audit --no-fund --loglevel=error; break; }
+done
 python3 -m minfer_wasm models pull smollm2-135m gemma3-270m >/dev/null

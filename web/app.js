@@ -76,14 +76,19 @@ function setState(state, text) {
 /* ---- chats ------------------------------------------------------------------------------- */
 
 async function refreshChatList() {
-  chatList.render(await store.listChats(), chat.id);
+  chatList.render(await store.listChats().catch(() => []), chat.id);
 }
 
 async function saveChat() {
   chat.updated = Date.now();
-  if (chat.messages.length) await store.saveChat(chat);
-  settings.set("lastChat", chat.id);
-  await refreshChatList();
+  try {
+    if (chat.messages.length) await store.saveChat(chat);
+    else await store.deleteChat(chat.id);         // a chat whose only message was refused
+    settings.set("lastChat", chat.id);
+    await refreshChatList();
+  } catch (error) {         // no IndexedDB (a private window, say): the chat lives in the page only
+    console.warn("the chat could not be kept:", error.message);
+  }
 }
 
 const hasModel = () => Boolean(engine.info);
@@ -217,6 +222,7 @@ function send(edited = null, index = chat.messages.length) {
   chat.messages.push({ role: "user", content: text });
   view.addUser(text, index);
   box.focus();
+  saveChat();
   answer(() => {
     chat.messages.splice(index);
     view.truncate(index);
