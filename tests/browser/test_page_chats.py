@@ -193,3 +193,12 @@ def test_chats_are_listed_renamed_exported_imported_and_deleted(page, tmp_path):
     expect(renamed).to_be_visible()
     renamed.click()
     expect(page.locator('[data-role="user"]')).to_have_text(["Hello there."])
+
+    # a file that is not an export is refused with a message, and nothing is added
+    bad = tmp_path / "notes.json"
+    bad.write_text('{"chats": [{"title": "x", "messages": [{"role": "robot", "content": 1}]}]}')
+    with page.expect_file_chooser() as chooser:
+        page.get_by_role("button", name="Import").click()
+    chooser.value.set_files(bad)
+    expect(page.get_by_role("alert")).to_contain_text("notes.json: chat 1, message 1")
+    expect(chat_list(page).get_by_role("button", name="x", exact=True)).to_have_count(0)

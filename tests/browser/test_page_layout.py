@@ -65,6 +65,14 @@ def test_layout_at_desktop_and_phone_sizes(chromium, server, scheme, width, heig
         if narrow:
             page.get_by_role("button", name="Close").click()
             expect(settings).to_be_hidden()
+            chats = page.get_by_role("navigation", name="Chats")
+            expect(chats).to_be_hidden()
+            page.get_by_role("button", name="Chats").click()
+            expect(page.get_by_role("button", name="New chat")).to_be_visible()
+            page.wait_for_timeout(300)
+            assert inside_viewport(page, chats), "the chats drawer is not on screen"
+            page.keyboard.press("Escape")
+            expect(chats).to_be_hidden()
 
         page.get_by_role("textbox", name="Message").fill("Write a short poem about rain.")
         page.get_by_role("button", name="Send").click()
