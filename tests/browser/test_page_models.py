@@ -3,6 +3,9 @@ leave it), and a base model (Gemma 3 270M, no chat template) switches the page t
 completion with a visible note, answering as the native engine continues the same text.
 """
 
+import json
+from pathlib import Path
+
 import pytest
 from playwright.sync_api import expect
 
@@ -39,7 +42,7 @@ def test_sampling_starts_from_the_models_recommended_settings_and_resets_to_them
 
 
 def test_a_kept_model_is_listed_and_deleting_it_empties_cache_storage(page, server):
-    model_file = next((server.site / "models").glob("*.gguf")).name
+    model_file = Path(json.loads((server.site / "site.json").read_text())["model"]).name    # the built-in one
     kept = page.get_by_role("list", name="Downloaded models")
     expect(kept).to_contain_text(model_file)
     assert page.evaluate(CACHED_ENTRIES) > 0
