@@ -36,7 +36,7 @@ from .errors import ContextOverflowError, MinferError, SourceError
 from .generate import Timings, generate
 from .gguf import GGUFFile
 from .kernels import KernelError, load_kernels
-from .page_requests import parse_messages, parse_options
+from .page_requests import RequestError, parse_messages, parse_options
 from .profile import CLOCK
 from .sampling import SamplingParams
 from .sources import BytesSource
@@ -251,7 +251,7 @@ class Session:
 
     def _loaded(self) -> Chat:
         if self.conversation is None:
-            raise MinferError("no model is loaded: load a model first")
+            raise RequestError("no model is loaded: load a model first")
         return self.conversation
 
     @_typed
@@ -277,7 +277,7 @@ class Session:
         chat = self._loaded()
         opts = parse_options(options)
         if not isinstance(prompt, str):
-            raise MinferError(f"the prompt must be a string, got {type(prompt).__name__}")
+            raise RequestError(f"the prompt must be a string, got {type(prompt).__name__}")
         ids = chat.engine.tokenizer.encode(prompt)
         room = chat.context.n_ctx - len(ids)
         if room < 1:

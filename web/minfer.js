@@ -11,7 +11,8 @@
  *     model,            // URL string (absolute, or relative to the page) or a File/Blob; default:
  *                       // the site's built-in model (Minfer.siteModel())
  *     onProgress,       // ({stage, loaded, total, detail, bytesPerSecond, secondsLeft}) => void
- *                       // stage: "runtime" (Python starting), "download", "load"
+ *                       // stage: "runtime" (Python starting; a load first gets how far
+ *                       // it is), "download" (bytesPerSecond, secondsLeft), "load"
  *     signal,           // an AbortSignal: aborting it cancels the load
  *     nCtx,             // context length in tokens (default 2048; at most the model's own)
  *     kernels,          // "wasm" (compiled wasm SIMD matrix kernels, the default) or "numpy"
@@ -19,10 +20,15 @@
  *     workerUrl,        // where worker.js is (default: next to this module)
  *   });
  *
- *   engine.info = {name, label, arch, n_ctx, n_vocab, size, kernels, kernels_note,
+ *   Or: const engine = new Minfer.Engine(workerUrl?)  (the worker starts Python at once, with
+ *   no model: engine.info is null) and then await engine.load({model, ...}).
+ *
+ *   engine.info = {name, label, arch, n_ctx, n_vocab, n_layer, size, kernels, kernels_note,
  *                  has_chat_template, chat_template, sampling_defaults, sampling_source,
- *                  known, source, from_cache, heap_bytes, startup}
+ *                  known, source, basename, size_label, from_cache, heap_bytes, startup}
  *     label: the catalogue's friendly name (web/models.js) or the GGUF's general.name;
+ *     known: the catalogue entry or null; source: the URL or file name loaded; heap_bytes: the
+ *     worker's wasm heap once loaded; startup: seconds at which each startup step ended;
  *     sampling_defaults: {temperature, top_k, top_p, min_p, repeat_penalty} from the GGUF's
  *     general.sampling.* keys where present, else the catalogue's preset for the model, else
  *     the engine's defaults; sampling_source: "gguf" | "preset" | "engine" (the first that
@@ -42,7 +48,8 @@
  *     then one final {text: "", done: true, ...result}. The result is also engine.lastResult:
  *     {text (the whole answer), stop_reason: "eog" | "stop" | "length" | "interrupted",
  *      prompt_tokens_evaluated, positions_evaluated, n_ctx_used, timings: {prompt_tokens,
- *      prompt_s, prompt_tps, decode_tokens, decode_s, decode_tps, ttft_s}, profile}.
+ *      prompt_s, prompt_tps, decode_tokens, decode_s, decode_tps, ttft_s}, profile,
+ *      heap_bytes (the worker's wasm heap after the answer)}.
  *     Leaving the loop early (break) stops the answer, as engine.stop() does.
  *   engine.stop()          end the running answer after the current token; its stream ends with
  *                          stop_reason "interrupted" and the text so far is the partial answer
@@ -59,6 +66,7 @@
  * UnsupportedError, OutOfMemoryError, ContextOverflowError, TemplateError, SamplingError,
  * RequestError (a bad message or option), InternalError (a bug), or AbortError (the load was
  * cancelled by its signal or by a newer load). error.fatal: the worker died; Minfer.load again.
+ * error.heap_bytes: the worker's wasm heap when it failed (when known).
  *
  * Models kept in Cache Storage (a URL model is stored as it downloads and read from there the
  * next time, also offline):
@@ -78,16 +86,18 @@ const SAMPLING_FIELDS = ["temperature", "top_k", "top_p", "min_p", "repeat_penal
 
 /* An engine error: kind is the engine's error class name (see the header). */
 export class MinferError extends Error {
-  constructor(kind, message, { fatal = false, unloaded = false } = {}) {
+  constructor(kind, message, { fatal = false, unloaded = false, heap_bytes } = {}) {
     super(message);
     this.name = kind;
     this.kind = kind;
     this.fatal = fatal;
     this.unloaded = unloaded;
+    this.heap_bytes = heap_bytes;
   }
 }
 
-const fromReply = (msg) => new MinferError(msg.kind, msg.message, { fatal: msg.fatal, unloaded: msg.unloaded });
+const fromReply = (msg) => new MinferError(msg.kind, msg.message,
+                                           { fatal: msg.fatal, unloaded: msg.unloaded, heap_bytes: msg.heap_bytes });
 
 /* Download speed and time left from the progress messages of one load. */
 class Rate {
@@ -147,6 +157,7 @@ export class Engine {
   #loading = null;           // {id, onProgress, rate} of the load in flight
   #answering = null;         // id of the chat/complete in flight
   #dead = null;              // the MinferError that ended the worker
+  #runtime = null;           // the last runtime progress (Python starting), replayed to a new load
 
   /** The loaded model (see the header), or null. */
   info = null;
@@ -174,6 +185,7 @@ export class Engine {
 
   #receive(msg) {
     if (msg.type === "progress" && msg.id === null) {        // the runtime, for whichever load waits
+      this.#runtime = msg;
       if (this.#loading) this.#handlers.get(this.#loading.id)?.(msg);
       return;
     }
@@ -207,7 +219,7 @@ export class Engine {
   #load({ model, onProgress, signal, nCtx = DEFAULT_N_CTX, kernels = "wasm", stallTimeout }) {
     return new Promise((resolve, reject) => {
       const described = describeSource(model);
-      signal?.throwIfAborted?.();
+      if (signal?.aborted) throw new MinferError("AbortError", "the load was cancelled");
       const rate = new Rate();
       const onAbort = () => this.#worker.postMessage({ type: "stop", id });
       const settle = (fn, value) => {
@@ -230,6 +242,8 @@ export class Engine {
         });
       this.#loading = { id };
       signal?.addEventListener("abort", onAbort, { once: true });
+      const runtime = this.#runtime;       // Python started before this load: say how far it got
+      if (runtime) onProgress?.({ stage: runtime.stage, loaded: runtime.loaded, total: runtime.total, detail: runtime.detail });
     });
   }
 

@@ -81,6 +81,9 @@ async function fetchRange(url, start, end, signal) {
   }
   if (response.status === 200) {
     response.body && response.body.cancel();
+    if (/^text\/html\b/i.test(response.headers.get("Content-Type") || "")) {
+      throw new ModelError("SourceError", `${url}: the server answered with an HTML page, not a model: check the URL`);
+    }
     throw new ModelError("SourceError",
       `${url}: the server ignores HTTP Range requests (answered 200 with the whole file, not 206); ` +
       "serve the model from a server with Range support, or open it as a local file");

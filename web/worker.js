@@ -46,13 +46,15 @@
  *             startup: seconds since the worker started at which each step ended
  *             {runtime, packages, engine, download, model}.
  *   token     {id, text}  The next piece of the answer (plain text, whole characters).
- *   done      {id, stop_reason, prompt_tokens_evaluated, positions_evaluated, n_ctx_used, timings, profile}
+ *   done      {id, stop_reason, prompt_tokens_evaluated, positions_evaluated, n_ctx_used, timings, profile,
+ *              heap_bytes}
  *             stop_reason: "eog" | "stop" | "length" | "interrupted" (absent after unload);
  *             prompt_tokens_evaluated: prompt positions computed this turn (the rest came from
  *             the cache); timings: prompt_tokens, prompt_s, prompt_tps, decode_tokens, decode_s,
  *             decode_tps, ttft_s; profile (when asked): per decoded token, seconds in all
- *             (token_s), in the compiled kernels (kernel_s), in numpy products (numpy_matmul_s).
- *   error     {id, kind, message, fatal, unloaded}
+ *             (token_s), in the compiled kernels (kernel_s), in numpy products (numpy_matmul_s);
+ *             heap_bytes: the wasm heap now (it never shrinks: its high-water mark).
+ *   error     {id, kind, message, fatal, unloaded, heap_bytes}
  *             kind: the engine's error class (SourceError, GGUFError, UnsupportedError,
  *             ContextOverflowError, TemplateError, SamplingError, RequestError,
  *             OutOfMemoryError, InternalError), or AbortError for an aborted load; never a raw
@@ -190,8 +192,15 @@ function writeAt(bufProxy, offset, bytes) {
   }
 }
 
-/* The size of the wasm heap: the ArrayBuffer behind any view of Python memory. */
+/* The size of the wasm heap: the ArrayBuffer behind any view of Python memory (by default, of
+   a 1-byte bytearray kept for asking); undefined before Python runs. */
+let heapProbe = null;
 function heapBytes(bufProxy) {
+  if (!bufProxy) {
+    if (!py) return undefined;
+    heapProbe ??= py.runPython("bytearray(1)");
+    bufProxy = heapProbe;
+  }
   const view = bufProxy.getBuffer("u8");
   try {
     return view.data.buffer.byteLength;
@@ -331,7 +340,7 @@ async function answer(msg, start) {
     }
     if (current.stopped) turn.close();
     const summary = turn.summary();
-    post({ type: "done", id: msg.id, ...summary.toJs({ dict_converter: Object.fromEntries }) });
+    post({ type: "done", id: msg.id, ...summary.toJs({ dict_converter: Object.fromEntries }), heap_bytes: heapBytes() });
     summary.destroy();
   } finally {
     current = null;
@@ -363,7 +372,7 @@ async function handle(msg) {
   } catch (error) {
     const described = describe(error);
     if (runtimeFailed) described.fatal = true;
-    post({ type: "error", id: msg.id, ...described, unloaded: Boolean(error && error.unloaded) });
+    post({ type: "error", id: msg.id, ...described, unloaded: Boolean(error && error.unloaded), heap_bytes: heapBytes() });
   }
 }
 

@@ -9,19 +9,25 @@ page.evaluate, as another site's script would.
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import gguf
 import numpy as np
 import pytest
 from gguf import GGUFWriter
+from gguf.scripts.gguf_new_metadata import MetadataDetails, copy_with_new_metadata
 from playwright.sync_api import expect
 
 from minfer_wasm.context import TokenContext
 from minfer_wasm.generate import generate
+from minfer_wasm.native import model_store
 from minfer_wasm.sampling import SamplingParams
-from pagekit import ANSWER_TIMEOUT_MS, READY_TIMEOUT_MS, native_answer, native_chat
+from pagekit import ANSWER_TIMEOUT_MS, NO_RANGE, READY_TIMEOUT_MS, native_answer, native_chat
 
 MODULE = "web/minfer.js"
 GREEDY = {"temperature": 0}
@@ -127,7 +133,13 @@ def test_the_example_page_answers_like_the_native_engine(new_context, server, na
     page.get_by_role("button", name="Ask").click()
     answer = page.get_by_test_id("answer")
     expect(answer).to_have_attribute("data-stop-reason", re.compile("eog|length"), timeout=ANSWER_TIMEOUT_MS)
+    # the CLI on the page's kernels (their portable C path gives the wasm SIMD build's results bit for bit)
+    cli = subprocess.run([sys.executable, "-m", "minfer_wasm", "generate", "--prompt", question, "--chat",
+                          "--temperature", "0", "--max-tokens", "12", "--kernels", "compiled", "--json"],
+                         capture_output=True, text=True, check=True, timeout=300)
+    assert answer.text_content() == json.loads(cli.stdout)["text"]
     assert answer.text_content() == native_answer(native_chat(native_engine), question, 12)
+    assert answer.get_attribute("data-stop-reason") == json.loads(cli.stdout)["stop_reason"]
 
 
 def test_info_describes_the_model(page, native_engine):
@@ -158,6 +170,7 @@ def test_a_multi_turn_conversation_reuses_the_cache(page, native_engine):
     assert evaluated == reference.last_timings.prompt_tokens
     assert 0 < evaluated < len(native_engine.encode_chat(messages)) // 2
     assert set(second["result"]["timings"]) >= {"ttft_s", "decode_tps", "prompt_tokens"}
+    assert second["result"]["heap_bytes"] >= page.info["heap_bytes"]
 
 
 def test_complete_continues_text_like_the_cli_generate(page, native_engine):
@@ -203,6 +216,24 @@ def test_stop_keeps_the_partial_answer_and_the_conversation_goes_on(page, native
     assert follow["result"]["text"] == native_answer(reference, "Thank you! Now say hello.", 8)
 
 
+def test_leaving_the_loop_early_stops_the_answer(page, native_engine):
+    left = page.evaluate("""async () => {
+        const before = engine.lastResult;
+        let text = "";
+        for await (const chunk of engine.chat([{role: "user", content: "Tell me a long story."}],
+                                              {temperature: 0, max_tokens: 200})) {
+            text += chunk.text;
+            if (text.length > 10) break;
+        }
+        while (engine.lastResult === before) await new Promise((r) => setTimeout(r, 50));
+        return [text, engine.lastResult.text, engine.lastResult.stop_reason];
+    }""")
+    seen, kept, reason = left
+    assert reason == "interrupted" and kept.startswith(seen) and len(kept) < 200
+    answer = chat(page, [{"role": "user", "content": "Say hi."}], max_tokens=4, **GREEDY)["result"]["text"]
+    assert answer == native_answer(native_chat(native_engine), "Say hi.", 4)
+
+
 @pytest.mark.parametrize("expression, kind, detail", [
     ("(async () => { for await (const c of engine.chat([{role: 'user', content: 'hi'}], {top_k: 1.5})); })()",
      "RequestError", "top_k"),
@@ -231,6 +262,7 @@ CACHE_URLS = """async () => {
 @pytest.mark.parametrize("url, kind, detail", [
     ("models/missing.gguf", "SourceError", "404"),
     ("index.html", "GGUFError", "GGUF"),
+    (f"{NO_RANGE[1:]}index.html", "SourceError", "HTML page, not a model"),    # a wrong URL, not "no Range"
 ])
 def test_a_failed_load_keeps_the_model_and_leaves_no_cache_entries(page, server, native_engine, url, kind, detail):
     before = page.evaluate("engine.info")
@@ -294,6 +326,73 @@ def test_stalled_loads_fail_or_are_cancelled_and_the_default_model_works(page, h
     assert cancelled == ["AbortError", "AbortError", before["name"]]
     answer = chat(page, [{"role": "user", "content": "Say hi."}], max_tokens=4, **GREEDY)["result"]["text"]
     assert answer == native_answer(native_chat(native_engine), "Say hi.", 4)
+
+
+def model_copy(dest, metadata: dict) -> None:
+    """The built-in model with some metadata set (gguf-py's gguf-new-metadata, as a library)."""
+    reader = gguf.GGUFReader(model_store.pull(model_store.DEFAULT_MODEL, log=lambda _: None), "r")
+    arch = reader.get_field(gguf.Keys.General.ARCHITECTURE).contents()
+    writer = GGUFWriter(dest, arch=arch, endianess=reader.endianess)
+    copy_with_new_metadata(reader, writer, metadata, [])
+
+
+def back_to_the_built_in_model(page, copy: str) -> None:
+    """Forget the copy `copy` (a URL relative to the site) and load the built-in model again."""
+    page.evaluate("""async (copy) => {
+        await Minfer.deleteCachedModel(new URL(copy, location.href).href);
+        await engine.load({});
+    }""", copy)
+
+
+def test_sampling_defaults_come_from_the_gguf_first(page, server):
+    model_copy(server.site / "models" / "with-sampling.gguf", {
+        "general.sampling.temp": MetadataDetails(gguf.GGUFValueType.FLOAT32, 0.5),
+        "general.sampling.top_k": MetadataDetails(gguf.GGUFValueType.INT32, 20)})
+    info = page.evaluate("engine.load({model: 'models/with-sampling.gguf'})")
+    assert info["sampling_source"] == "gguf"
+    # the GGUF's values, the catalogue's preset (general.basename names SmolLM2) for top_p, the engine's for the rest
+    assert info["sampling_defaults"] == {"temperature": 0.5, "top_k": 20, "top_p": 0.9, "min_p": 0.05,
+                                         "repeat_penalty": 1.0}
+    back_to_the_built_in_model(page, "models/with-sampling.gguf")
+
+
+@pytest.mark.parametrize("template", [
+    "{% for i in range(100000) %}{% for j in range(100000) %}{{ i }}{% endfor %}{% endfor %}",
+    "{{ 'ab' * 1000000000 }}",
+])
+def test_a_hostile_template_is_a_typed_error_within_the_heap_budget(page, server, native_engine, template):
+    model_copy(server.site / "models" / "hostile.gguf", {
+        gguf.Keys.Tokenizer.CHAT_TEMPLATE: MetadataDetails(gguf.GGUFValueType.STRING, template)})
+    loaded = page.evaluate("engine.load({model: 'models/hostile.gguf'})")
+    failed = page.evaluate("""async () => {
+        const t0 = performance.now();
+        try { for await (const c of engine.chat([{role: "user", content: "hi"}])); }
+        catch (e) { return [e.kind, e.heap_bytes, performance.now() - t0]; }
+    }""")
+    kind, heap, ms = failed
+    assert kind == "TemplateError" and ms < 10_000
+    assert heap - loaded["heap_bytes"] < 64 << 20
+    back_to_the_built_in_model(page, "models/hostile.gguf")
+
+
+def test_unload_then_load_and_terminate(page, native_engine):
+    after = page.evaluate("""async () => {
+        await engine.unload();
+        const info = engine.info;
+        let kind = null;
+        try { for await (const c of engine.chat([{role: "user", content: "hi"}])); } catch (e) { kind = e.kind; }
+        await engine.load({});
+        return [info, kind];
+    }""")
+    assert after == [None, "RequestError"]
+    answer = chat(page, [{"role": "user", "content": "Say hi."}], max_tokens=4, **GREEDY)["result"]["text"]
+    assert answer == native_answer(native_chat(native_engine), "Say hi.", 4)
+    ended = page.evaluate("""async () => {
+        const other = new Minfer.Engine();
+        other.terminate();
+        try { for await (const c of other.chat([{role: "user", content: "hi"}])); } catch (e) { return [e.kind, e.fatal]; }
+    }""")
+    assert ended == ["AbortError", True]
 
 
 def test_deleting_a_cached_model_removes_its_bytes(page):
