@@ -247,7 +247,7 @@ async function regenerate() {
 /** Load `model` (a URL or a File) into the engine; `field` names where the request came from
  * ("url", "file", "default", "known:<id>"), for its error. A failed load keeps the model
  * loaded before, and the chat; when the engine had to drop it to try (both would not fit in
- * memory), it is loaded again. */
+ * memory), it is loaded again. Resolves to whether this load succeeded. */
 async function loadModel(model, { label, field, keepErrors = false }) {
   loading?.controller.abort();
   await stopAnswer();
@@ -266,11 +266,12 @@ async function loadModel(model, { label, field, keepErrors = false }) {
       kernels: $("kernels").value,
       onProgress: (p) => loading === mine && progress.show(p),
     });
-    if (loading !== mine) return;
+    if (loading !== mine) return false;
     loadedFrom = { model, label, field };
     modelReady(model);
+    return true;
   } catch (error) {
-    if (loading !== mine) return;       // a newer load took over
+    if (loading !== mine) return false;     // a newer load took over
     if (error.fatal) engine = new Minfer.Engine();
     const cancelled = error.kind === "AbortError";
     if (!cancelled) showFieldError(field, `${status.title(error.kind)}: ${error.message}`);
@@ -295,6 +296,7 @@ async function loadModel(model, { label, field, keepErrors = false }) {
     }
   }
   if (retry) loadModel(retry.model, { ...retry, keepErrors: true });
+  return false;
 }
 
 function modelReady(model) {
@@ -338,7 +340,7 @@ function showKnown() {
               (m) => loadModel(m.url, { label: m.label, field: `known:${m.id}` }));
 }
 
-function loadUrl(text, field = "url") {
+function loadUrl(text, field = "url", keepErrors = false) {
   let label = text;
   try {
     const file = new URL(text, document.baseURI).pathname.split("/").pop();
@@ -346,7 +348,7 @@ function loadUrl(text, field = "url") {
   } catch {
     // not a URL: engine.load says so, beside the field
   }
-  loadModel(text, { label, field });
+  loadModel(text, { label, field, keepErrors });
 }
 
 async function refreshCached() {
@@ -436,7 +438,12 @@ async function main() {
     $("model-url").value = asked;
     loadUrl(asked);
   } else if (saved?.url) {
-    loadModel(saved.url, { label: saved.label, field: "url" });
+    // the model of the last visit; when it is gone (a rebuilt site, say), the built-in one
+    $("model-url").value = saved.url;
+    const loaded = await loadModel(saved.url, { label: saved.label, field: "url" });
+    if (!loaded && !hasModel() && !loading && defaultModel && defaultModel !== saved.url) {
+      loadUrl(defaultModel, "default", true);
+    }
   } else if (defaultModel) {
     loadUrl(defaultModel, "default");
   } else {

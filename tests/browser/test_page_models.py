@@ -4,6 +4,7 @@ completion with a visible note, answering as the native engine continues the sam
 """
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -98,3 +99,15 @@ def test_cancel_stops_a_load_and_keeps_the_loaded_model(chromium, server):
         assert answer_text(ask(page, "Say hi.", max_tokens=3)).strip()
     finally:
         context.close()
+
+
+def test_a_model_of_the_last_visit_that_is_gone_falls_back_to_the_built_in_one(page, server):
+    page.evaluate("""(url) => {
+        const settings = JSON.parse(localStorage.getItem('minfer-settings-v1') || '{}');
+        settings.model = { url, label: 'gone.gguf' };
+        localStorage.setItem('minfer-settings-v1', JSON.stringify(settings));
+    }""", server.url + "models/gone.gguf")
+    page.reload()
+    wait_state(page, "ready")
+    expect(page.locator("header")).to_contain_text("SmolLM2 135M Instruct")
+    expect(page.get_by_label("Model URL")).to_have_accessible_description(re.compile("404"))

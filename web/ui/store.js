@@ -62,7 +62,7 @@ export function parseExport(json) {
   return chats.map((chat, i) => {
     if (!Array.isArray(chat?.messages)) throw new Error(`chat ${i + 1} has no messages list`);
     const messages = chat.messages.map((m, j) => {
-      if (!["user", "assistant", "system"].includes(m?.role) || typeof m.content !== "string") {
+      if (!["user", "assistant"].includes(m?.role) || typeof m.content !== "string") {
         throw new Error(`chat ${i + 1}, message ${j + 1}: expected {role: "user" | "assistant", content: text}`);
       }
       return { role: m.role, content: m.content };
