@@ -99,8 +99,8 @@ def test_the_view_follows_new_text_only_from_the_bottom(chromium, server):
             ask(page, question, max_tokens=40)
         log = page.get_by_role("log")
         assert log.evaluate("(el) => el.scrollHeight > el.clientHeight"), "the chat does not overflow yet"
-        page.get_by_label("Max tokens").fill("60")
-        page.get_by_role("textbox", name="Message").fill("Tell me about the forest.")
+        page.get_by_label("Max tokens").fill("150")
+        page.get_by_role("textbox", name="Message").fill("Write a long story about a forest.")
         page.get_by_role("button", name="Send").click()
         answer = page.locator('[data-role="assistant"]').last
         expect(answer).to_have_attribute("data-text", re.compile(r"\S"), timeout=ANSWER_TIMEOUT_MS)

@@ -27,6 +27,7 @@ export class ConversationView {
     this.jump = jump;
     this.handlers = handlers;
     this.follow = true;
+    this.autoTop = 0;       // scrollTop after the last automatic scroll to the end
     log.addEventListener("scroll", () => this.onScroll());
     log.addEventListener("click", (event) => this.onClick(event));
     jump.addEventListener("click", () => {
@@ -48,11 +49,15 @@ export class ConversationView {
 
   scrollToEnd() {
     this.log.scrollTop = this.log.scrollHeight;
+    this.autoTop = this.log.scrollTop;
     this.jump.hidden = true;
   }
 
-  /** After new content: keep the end in view when the reader was there, else offer the jump. */
+  /** After new content: keep the end in view when the reader was there, else offer the jump.
+   * A reader who scrolled up since the last automatic scroll is left there, even when their
+   * scroll event has not been handled yet. */
   changed() {
+    if (this.follow && this.log.scrollTop < this.autoTop - NEAR_BOTTOM_PX) this.follow = false;
     if (this.follow) this.scrollToEnd();
     else this.jump.hidden = false;
   }
@@ -91,8 +96,8 @@ export class ConversationView {
     const { article, body, actions } = this.article("user", index);
     body.textContent = text;
     actions.append(button("Edit", "edit", "Edit message"));
-    this.follow = true;
-    this.changed();
+    this.follow = true;         // a new question brings the end back into view
+    this.scrollToEnd();
     return article;
   }
 
