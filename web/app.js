@@ -1,366 +1,420 @@
-/* minfer-wasm chat page: UI state, model choice, and the conversation.
- * All inference happens in web/worker.js; the message protocol is documented at its top.
- * Model output is inserted as text (textContent / text nodes), never as HTML.
+/* minfer-wasm chat page: wires the UI modules (web/ui/) to the engine API (web/minfer.js).
+ *
+ * The conversation is chat.messages, kept in IndexedDB; every answer feeds the whole of it to
+ * engine.chat (the engine reuses the KV cache for the prefix it has already seen), so a chat
+ * reopened after a reload, an edited question or a regenerated answer all go the same way.
  */
 
-const $ = (id) => document.getElementById(id);
-const ui = {
-  status: document.querySelector('[data-testid="status"]'),
-  statusText: $("status-text"),
-  modelName: $("model-name"),
-  progressPanel: $("progress-panel"),
-  errorBanner: $("error-banner"),
-  errorTitle: $("error-title"),
-  errorMessage: $("error-message"),
-  log: $("log"),
-  emptyHint: $("empty-hint"),
-  composer: $("composer"),
-  message: $("message"),
-  send: $("send"),
-  stop: $("stop"),
-  newChat: $("new-chat"),
-  stats: $("stats"),
-  settings: $("settings"),
-  settingsToggle: $("settings-toggle"),
-  useDefault: $("use-default"),
-  urlForm: $("url-form"),
-  modelUrl: $("model-url"),
-  modelFile: $("model-file"),
-  systemPrompt: $("system-prompt"),
-  kernels: $("kernels"),
-  nCtx: $("n-ctx"),
-  kernelPath: $("kernel-path"),
-};
+import Minfer from "./minfer.js";
+import { ChatList, wireExportImport } from "./ui/chatlist.js";
+import { ConversationView } from "./ui/conversation.js";
+import { closeDrawers, openSettings, wireDrawers } from "./ui/drawers.js";
+import { clearFieldErrors, renderCached, renderKnown, showFieldError } from "./ui/modelpicker.js";
+import { ProgressPanel, mb } from "./ui/progress.js";
+import { Settings, describeDefaults } from "./ui/settings.js";
+import * as store from "./ui/store.js";
+import { Status } from "./ui/status.js";
 
+const $ = (id) => document.getElementById(id);
 const KERNEL_LABELS = { "wasm-simd": "wasm SIMD kernels", numpy: "numpy kernels" };
 
-const ERROR_TITLES = {
-  SourceError: "Could not read the model",
-  GGUFError: "Not a GGUF model",
-  UnsupportedError: "Unsupported model",
-  OutOfMemoryError: "Out of memory",
-  ContextOverflowError: "Conversation too long",
-  TemplateError: "Chat template failed",
-  SamplingError: "Invalid setting",
-};
+const settings = new Settings();
+const status = new Status();
+const progress = new ProgressPanel();
 
-let worker = null;
-let nextId = 1;
-let defaultModel = null;       // absolute URL of the model built into the site, or null
-let modelLoaded = false;
-let state = "loading";
-let pendingLoad = null;        // id of the load in flight
-let turn = null;               // the answer in flight: {id, body, article, started, first}
-let loadedSource = null;       // the source of the model loaded (or loading), to reload it
-let messages = [];             // the conversation, sent whole with each message
+let engine = new Minfer.Engine();   // its worker starts Python at once; engine.info: the model or null
+let modelKey = null;        // what identifies the loaded model (catalogue id, URL or file)
+let loadedFrom = null;      // the load options of the model loaded, to load it again
+let loading = null;         // {controller} of the load in flight
+let answering = null;       // {stopped} while an answer is written
+let chat = store.newChat(); // the chat shown
+let defaultModel = null;    // the site's built-in model URL, or null
+let cached = [];            // the models in Cache Storage
 
-/* ---- status and errors ------------------------------------------------------------------ */
-
-function setState(next, text) {
-  state = next;
-  ui.status.dataset.state = next;
-  ui.statusText.textContent = text;
-  const busy = next === "loading" || next === "generating";
-  ui.send.disabled = !modelLoaded || busy;
-  ui.stop.disabled = next !== "generating";
-}
-
-function showError(kind, message) {
-  ui.errorTitle.textContent = `${ERROR_TITLES[kind] || kind}:`;
-  ui.errorMessage.textContent = message;
-  ui.errorBanner.hidden = false;
-  setState("error", ERROR_TITLES[kind] || "Error");
-}
-
-function clearError() {
-  ui.errorBanner.hidden = true;
-}
-
-/* ---- progress ---------------------------------------------------------------------------- */
-
-function showProgress(stage, loaded, total, detail) {
-  const bar = $(`progress-${stage}`);
-  if (!bar) return;
-  bar.max = total || 1;
-  bar.value = Math.min(loaded, total || 1);
-  let text = detail || "";
-  if (stage === "download" && total > 1) text = `${mb(loaded)} / ${mb(total)} MB${detail ? ` · ${detail}` : ""}`;
-  else if (stage === "load" && total > 1) text = `${Math.round((100 * loaded) / total)}%${detail ? ` · ${detail}` : ""}`;
-  $(`progress-${stage}-detail`).textContent = text;
-}
-
-const mb = (bytes) => (bytes / 1048576).toFixed(bytes < 10485760 ? 1 : 0);
-
-function resetModelProgress() {
-  for (const stage of ["download", "load"]) showProgress(stage, 0, 1, "");
-  ui.progressPanel.hidden = false;
-}
-
-/* ---- the worker -------------------------------------------------------------------------- */
-
-function startWorker() {
-  worker = new Worker(new URL("worker.js", import.meta.url), { type: "module" });
-  worker.onmessage = (event) => onWorkerMessage(event.data);
-  worker.onerror = (event) => {
-    event.preventDefault();
-    restartWorker("InternalError", `the worker failed: ${event.message || "unknown error"}`);
-  };
-}
-
-function restartWorker(kind, message) {
-  worker.terminate();
-  modelLoaded = false;
-  pendingLoad = null;
-  finishTurn(null);
-  showError(kind, `${message} The runtime restarts; load a model again.`);
-  ui.modelName.textContent = "No model loaded";
-  startWorker();
-}
-
-function request(type, fields = {}) {
-  const id = nextId++;
-  worker.postMessage({ type, id, ...fields });
-  return id;
-}
-
-function onWorkerMessage(msg) {
-  switch (msg.type) {
-    case "progress":
-      if (msg.id !== null && msg.id !== pendingLoad) break;
-      showProgress(msg.stage, msg.loaded, msg.total, msg.detail);
-      if (state === "loading") setState("loading", msg.id === null ? msg.detail : stageText(msg.stage));
-      break;
-    case "ready":
-      if (msg.id !== pendingLoad) break;
-      pendingLoad = null;
-      modelLoaded = true;
-      ui.progressPanel.hidden = true;
-      ui.modelName.textContent = describeModel(msg.model);
-      ui.modelName.title = msg.model.name;
-      showKernelPath(msg.model);
-      clearError();
-      setState("ready", "Ready");
-      ui.message.focus();
-      break;
-    case "token":
-      if (turn && msg.id === turn.id) appendToken(msg.text);
-      break;
-    case "done":
-      if (turn && msg.id === turn.id) finishTurn(msg);
-      break;
-    case "error":
-      if (msg.fatal) return restartWorker(msg.kind, msg.message);
-      if (msg.id === pendingLoad) {
-        pendingLoad = null;
-        modelLoaded = false;
-        ui.modelName.textContent = "No model loaded";
-      }
-      if (turn && msg.id === turn.id) finishTurn(null, msg.message);
-      if (!modelLoaded) ui.progressPanel.hidden = true;
-      showError(msg.kind, msg.message);
-      break;
-  }
-}
-
-const stageText = (stage) => ({ runtime: "Starting Python…", download: "Downloading the model…", load: "Loading the model…" })[stage];
-
-function describeModel(model) {
-  const parts = [model.name, model.arch, `${mb(model.size)} MB file`, `${mb(model.heap_bytes)} MB in memory`];
-  if (model.from_cache) parts.push("cached");
-  return parts.join(" · ");
-}
-
-/* The path the matrix products run on, as the worker reports it (and why, when not the one asked). */
-function showKernelPath(model) {
-  ui.kernelPath.dataset.path = model.kernels;
-  ui.kernelPath.textContent = KERNEL_LABELS[model.kernels] || model.kernels;
-  ui.kernelPath.title = model.kernels_note || "";
-  ui.kernelPath.hidden = false;
-}
-
-/* ---- model choice ------------------------------------------------------------------------ */
-
-function loadModel(source, label) {
-  if (turn) finishTurn(null);
-  loadedSource = { source, label };
-  ui.kernelPath.hidden = true;
-  modelLoaded = false;
-  clearError();
-  clearLog();
-  resetModelProgress();
-  ui.modelName.textContent = `Loading ${label}…`;
-  setState("loading", "Loading the model…");
-  pendingLoad = request("load", { source, n_ctx: contextLength(), kernels: ui.kernels.value });
-}
-
-function loadUrl(text) {
-  let url;
-  try {
-    url = new URL(text, document.baseURI);
-  } catch {
-    return showError("SourceError", `"${text}" is not a valid URL`);
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:") {
-    return showError("SourceError", `${url.href}: only http(s) URLs can be loaded; open local files with the file picker`);
-  }
-  loadModel({ url: url.href }, url.pathname.split("/").pop() || url.href);
-}
-
-ui.urlForm.addEventListener("submit", (event) => {
-  event.preventDefault();
-  if (ui.modelUrl.value.trim()) loadUrl(ui.modelUrl.value.trim());
-});
-
-ui.modelFile.addEventListener("change", () => {
-  const file = ui.modelFile.files[0];
-  if (file) loadModel({ file }, file.name);
-  ui.modelFile.value = "";
-});
-
-/* The context length setting, within its input's bounds (2048 when it is not a number). */
-function contextLength() {
-  const value = parseInt(ui.nCtx.value, 10);
-  if (!Number.isFinite(value)) return 2048;
-  return Math.min(Number(ui.nCtx.max), Math.max(Number(ui.nCtx.min), value));
-}
-
-const reload = () => loadedSource && loadModel(loadedSource.source, loadedSource.label);
-ui.kernels.addEventListener("change", reload);
-ui.nCtx.addEventListener("change", reload);
-
-ui.useDefault.addEventListener("click", () => defaultModel && loadModel({ url: defaultModel }, "the built-in model"));
-
-/* ---- conversation ------------------------------------------------------------------------ */
-
-function clearLog() {
-  ui.log.replaceChildren(ui.emptyHint);
-  ui.stats.textContent = "";
-  const system = ui.systemPrompt.value.trim();
-  messages = system ? [{ role: "system", content: system }] : [];
-}
-
-function addMessage(role, text) {
-  ui.emptyHint.remove();
-  const article = document.createElement("article");
-  article.className = `msg msg-${role}`;
-  const body = document.createElement("div");
-  body.className = "msg-body";
-  body.dataset.role = role;
-  body.textContent = text;
-  article.append(body);
-  ui.log.append(article);
-  article.scrollIntoView({ block: "end" });
-  return { article, body };
-}
-
-function number(id, parse = Number) {
-  const value = parse($(id).value);
-  return Number.isFinite(value) ? value : undefined;
-}
-
-function samplingParams() {
-  const params = {
-    temperature: number("temperature"),
-    top_k: number("top-k", (v) => parseInt(v, 10)),
-    top_p: number("top-p"),
-    min_p: number("min-p"),
-    repeat_penalty: number("repeat-penalty"),
-  };
-  return Object.fromEntries(Object.entries(params).filter(([, v]) => v !== undefined));
-}
-
-function send() {
-  const text = ui.message.value;
-  if (!text.trim() || ui.send.disabled) return;
-  clearError();
-  ui.message.value = "";
-  autoGrow();
-  addMessage("user", text);
-  const { article, body } = addMessage("assistant", "");
-  article.classList.add("pending");
-  const seed = number("seed", (v) => (v.trim() === "" ? NaN : parseInt(v, 10)));
-  messages.push({ role: "user", content: text });
-  const id = request("chat", {
-    messages,
-    options: { ...samplingParams(), max_tokens: number("max-tokens", (v) => parseInt(v, 10)) || 256,
-               seed: seed === undefined ? null : seed },
-  });
-  turn = { id, article, body, started: performance.now(), first: null, text: null, answer: "" };
-  ui.stats.textContent = "";
-  setState("generating", "Generating…");
-}
-
-function appendToken(text) {
-  if (turn.first === null) {
-    turn.first = performance.now();
-    turn.article.classList.remove("pending");
-  }
-  turn.text ??= turn.body.appendChild(document.createTextNode(""));
-  turn.text.appendData(text);   // one text node per answer: model text is never parsed as HTML
-  turn.answer += text;
-  turn.article.scrollIntoView({ block: "end" });
-}
-
-function finishTurn(done, errorText) {
-  if (!turn) return;
-  const { article } = turn;
-  article.classList.remove("pending");
-  const meta = document.createElement("p");
-  meta.className = "msg-meta";
-  if (done) {
-    const t = done.timings;
-    article.dataset.stopReason = done.stop_reason;
-    article.dataset.promptTokensEvaluated = done.prompt_tokens_evaluated;
-    const parts = [`${t.decode_tps.toFixed(1)} tok/s`, `first token ${t.ttft_s.toFixed(2)} s`];
-    if (done.stop_reason === "interrupted") parts.push("stopped");
-    if (done.stop_reason === "length") parts.push("max tokens reached");
-    meta.textContent = parts.join(" · ");
-    ui.stats.textContent = `Prompt: ${done.prompt_tokens_evaluated} new tokens at ${t.prompt_tps.toFixed(0)} tok/s`;
-    messages.push({ role: "assistant", content: turn.answer });
-  } else {
-    messages.pop();           // the user's message, unanswered
-    article.dataset.stopReason = "error";
-    meta.textContent = errorText ? `Failed: ${errorText}` : "Cancelled";
-  }
-  article.append(meta);
-  turn = null;
-  if (state === "generating") setState("ready", "Ready");
-}
-
-ui.composer.addEventListener("submit", (event) => {
-  event.preventDefault();
-  send();
-});
-
-ui.message.addEventListener("keydown", (event) => {
-  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
-    event.preventDefault();
+const view = new ConversationView({ log: $("log"), emptyHint: $("empty-hint"), jump: $("jump-latest") }, {
+  regenerate: () => regenerate(),
+  edit: (index, text) => send(text, index),
+  starter: (text) => {
+    $("message").value = text;
     send();
-  }
+  },
 });
+
+const chatList = new ChatList($("chat-list"), {
+  open: (id) => openChat(id),
+  rename: async (id, title) => {
+    const chats = await store.listChats();
+    const target = chats.find((c) => c.id === id);
+    if (target && title) {
+      target.title = title;
+      await store.saveChat(target);
+      if (chat.id === id) chat.title = title;
+    }
+    refreshChatList();
+  },
+  remove: async (id) => {
+    await store.deleteChat(id);
+    if (chat.id === id) startNewChat();
+    refreshChatList();
+  },
+});
+
+/* ---- state ------------------------------------------------------------------------------- */
+
+function updateControls() {
+  const busy = Boolean(loading) || Boolean(answering);
+  $("send").disabled = !hasModel() || busy;
+  $("stop").disabled = !answering;
+  view.setBusy(busy);
+}
+
+function setState(state, text) {
+  status.set(state, text);
+  updateControls();
+}
+
+/* ---- chats ------------------------------------------------------------------------------- */
+
+async function refreshChatList() {
+  chatList.render(await store.listChats().catch(() => []), chat.id);
+}
+
+async function saveChat() {
+  chat.updated = Date.now();
+  try {
+    if (chat.messages.length) await store.saveChat(chat);
+    else await store.deleteChat(chat.id);         // a chat whose only message was refused
+    settings.set("lastChat", chat.id);
+    await refreshChatList();
+  } catch (error) {         // no IndexedDB (a private window, say): the chat lives in the page only
+    console.warn("the chat could not be kept:", error.message);
+  }
+}
+
+const hasModel = () => Boolean(engine.info);
+
+function completionMode() {
+  return hasModel() && engine.info.has_chat_template === false;
+}
+
+function showChat(next) {
+  chat = next;
+  view.show(chat.messages, { completion: completionMode() });
+  $("stats").textContent = "";
+  settings.set("lastChat", chat.id);
+  refreshChatList();
+}
+
+async function stopAnswer() {
+  if (!answering) return;
+  engine.stop();
+  await answering.done;
+}
+
+async function startNewChat() {
+  await stopAnswer();
+  status.clearError();
+  showChat(store.newChat());
+  if (hasModel()) setState("ready", "Ready");
+  closeDrawers();
+  $("message").focus();
+}
+
+async function openChat(id) {
+  await stopAnswer();
+  const found = (await store.listChats()).find((c) => c.id === id);
+  if (found) showChat(found);
+  closeDrawers();
+}
+
+/* ---- answers ----------------------------------------------------------------------------- */
+
+/** The messages the engine sees: the system prompt (when set), then the chat. */
+function engineMessages() {
+  const system = settings.systemPrompt();
+  const messages = chat.messages.map(({ role, content }) => ({ role, content }));
+  return system ? [{ role: "system", content: system }, ...messages] : messages;
+}
+
+/** Write the answer to chat.messages as they stand. `rejected(error)` runs when the engine
+ * refuses the request before any text (a too-long message, an invalid setting). */
+async function answer(rejected) {
+  const index = chat.messages.length;
+  const out = view.addAnswer(index, completionMode());
+  const options = settings.options();
+  let text = "";
+  let pieces = 0;
+  let first = null;
+  let result = {};
+  let finish;
+  answering = { done: new Promise((resolve) => (finish = resolve)) };
+  setState("generating", "Generating…");
+  $("stats").textContent = "";
+  try {
+    const stream = completionMode()
+      ? engine.complete(chat.messages.map((m) => m.content).join(""), options)
+      : engine.chat(engineMessages(), options);
+    for await (const chunk of stream) {
+      if (chunk.done) {
+        result = chunk;
+        break;
+      }
+      text += chunk.text;
+      pieces += 1;
+      first ??= performance.now();
+      out.set(text);
+      const seconds = (performance.now() - first) / 1000;
+      if (seconds > 0.2) out.stats(`${((pieces - 1) / seconds).toFixed(1)} tok/s…`);
+    }
+    const meta = answerMeta(result);
+    out.finish(text, meta);
+    chat.messages.push({ role: "assistant", content: text, meta });
+    const t = result.timings;
+    if (t) $("stats").textContent = `Prompt: ${result.prompt_tokens_evaluated} new tokens at ${t.prompt_tps.toFixed(0)} tok/s`;
+    setState("ready", "Ready");
+  } catch (error) {
+    if (!text) {
+      view.truncate(index);
+      rejected(error);
+    } else {
+      const meta = { stop_reason: "error", stats: `Failed: ${error.message}` };
+      out.finish(text, meta);
+      chat.messages.push({ role: "assistant", content: text, meta });
+    }
+    status.showError(error.kind, error.message);
+    if (error.fatal) {          // the worker is gone: a new one, with the model loaded again
+      engine = new Minfer.Engine();
+      setTimeout(reloadModel);
+    }
+  } finally {
+    answering = null;
+    finish();
+    updateControls();
+    await saveChat();
+  }
+}
+
+/** What an answer keeps besides its text: stop reason, prompt positions computed, stats line. */
+function answerMeta(result) {
+  const meta = { stop_reason: result.stop_reason, prompt_tokens_evaluated: result.prompt_tokens_evaluated };
+  const t = result.timings;
+  const parts = t ? [`${t.decode_tps.toFixed(1)} tok/s`, `first token ${t.ttft_s.toFixed(2)} s`] : [];
+  if (meta.stop_reason === "interrupted") parts.push("stopped");
+  if (meta.stop_reason === "length") parts.push("max tokens reached");
+  meta.stats = parts.join(" · ");
+  return meta;
+}
+
+/** Send the text in the message box, or `edited` (an edited question, which replaces the chat
+ * from `index` on). A message the engine refuses goes back into the box. */
+function send(edited = null, index = chat.messages.length) {
+  const box = $("message");
+  const text = edited ?? box.value;
+  if (!text.trim() || !hasModel() || answering || loading) return;
+  status.clearError();
+  if (edited === null) {
+    box.value = "";
+    autoGrow();
+  }
+  chat.messages.splice(index);
+  view.truncate(index);
+  if (!index) chat.title = store.titleFrom(text);
+  chat.messages.push({ role: "user", content: text });
+  view.addUser(text, index);
+  box.focus();
+  saveChat();
+  answer(() => {
+    chat.messages.splice(index);
+    view.truncate(index);
+    if (!box.value.trim()) box.value = text;
+    autoGrow();
+    box.focus();
+  });
+}
+
+async function regenerate() {
+  if (answering || !hasModel()) return;
+  const last = chat.messages.length - 1;
+  if (last < 0 || chat.messages[last].role !== "assistant") return;
+  chat.messages.splice(last);
+  view.truncate(last);
+  status.clearError();
+  await answer(() => {});
+}
+
+/* ---- model ------------------------------------------------------------------------------- */
+
+/** Load `model` (a URL or a File) into the engine; `field` names where the request came from
+ * ("url", "file", "default", "known:<id>"), for its error. A failed load keeps the model
+ * loaded before, and the chat; when the engine had to drop it to try (both would not fit in
+ * memory), it is loaded again. Resolves to whether this load succeeded. */
+async function loadModel(model, { label, field, keepErrors = false }) {
+  loading?.controller.abort();
+  await stopAnswer();
+  const mine = { controller: new AbortController() };
+  loading = mine;
+  if (!keepErrors) clearFieldErrors();
+  progress.start(label);
+  setState("loading", "Loading the model…");
+  $("model-name").textContent = `Loading ${label}…`;
+  let retry = null;
+  try {
+    await engine.load({
+      model,
+      signal: mine.controller.signal,
+      nCtx: settings.contextLength(),
+      kernels: $("kernels").value,
+      onProgress: (p) => loading === mine && progress.show(p),
+    });
+    if (loading !== mine) return false;
+    loadedFrom = { model, label, field };
+    modelReady(model);
+    return true;
+  } catch (error) {
+    if (loading !== mine) return false;     // a newer load took over
+    if (error.fatal) engine = new Minfer.Engine();
+    const cancelled = error.kind === "AbortError";
+    if (!cancelled) showFieldError(field, `${status.title(error.kind)}: ${error.message}`);
+    if (hasModel()) {
+      showModel();
+      setState("ready", cancelled ? "Load cancelled" : "Ready");
+      if (!cancelled) openSettings();
+    } else if (error.unloaded && loadedFrom) {
+      retry = loadedFrom;
+    } else {
+      $("model-name").textContent = "No model loaded";
+      $("kernel-path").hidden = true;
+      status.showError(error.kind, cancelled ? "the load was cancelled: choose a model in Settings" : error.message);
+      openSettings();
+    }
+  } finally {
+    if (loading === mine) {
+      loading = null;
+      progress.hide();
+      updateControls();
+      refreshCached();
+    }
+  }
+  if (retry) loadModel(retry.model, { ...retry, keepErrors: true });
+  return false;
+}
+
+function modelReady(model) {
+  const info = engine.info;
+  modelKey = info.known?.id ?? (typeof model === "string" ? model : `file:${model.name}`);
+  settings.modelLoaded(info.sampling_defaults, modelKey);
+  settings.set("model", typeof model === "string" ? { url: model, label: info.label } : null);
+  showModel();
+  status.clearError();
+  view.show(chat.messages, { completion: completionMode() });
+  setState("ready", "Ready");
+  $("message").focus();
+}
+
+/** The header, kernel badge, template note and defaults hint for the loaded model. */
+function showModel() {
+  const info = engine.info;
+  $("model-name").textContent = [info.label, info.arch, `${mb(info.size)} MB`].filter(Boolean).join(" · ");
+  $("model-name").title = info.name;
+  const badge = $("kernel-path");
+  badge.dataset.path = info.kernels;
+  badge.textContent = KERNEL_LABELS[info.kernels] || info.kernels;
+  badge.title = info.kernels_note || "";
+  badge.hidden = false;
+  const base = info.has_chat_template === false;
+  $("completion-note").hidden = !base;
+  const note = $("template-note");
+  note.hidden = false;
+  note.classList.toggle("base", base);
+  note.textContent = base ? `${info.label} has no chat template: the page continues your text instead of chatting.`
+                          : `${info.label} has a chat template.`;
+  $("sampling-source").textContent = describeDefaults(info.sampling_defaults, info.sampling_source);
+  showKnown();
+}
+
+/** The catalogue, each with the URL it can be loaded from here (the site's or a kept copy). */
+function showKnown() {
+  const urlOf = (m) => (defaultModel?.endsWith(`/${m.file}`) ? defaultModel
+    : cached.find((c) => c.complete && c.file === m.file)?.url ?? null);
+  renderKnown(Minfer.KNOWN_MODELS.map((m) => ({ ...m, url: urlOf(m) })), hasModel() ? modelKey : null,
+              (m) => loadModel(m.url, { label: m.label, field: `known:${m.id}` }));
+}
+
+function loadUrl(text, field = "url", keepErrors = false) {
+  let label = text;
+  try {
+    const file = new URL(text, document.baseURI).pathname.split("/").pop();
+    label = Minfer.findKnownModel({ file })?.label || file || text;
+  } catch {
+    // not a URL: engine.load says so, beside the field
+  }
+  loadModel(text, { label, field, keepErrors });
+}
+
+async function refreshCached() {
+  try {
+    cached = await Minfer.listCachedModels();
+  } catch (error) {
+    cached = [];
+    console.info("no model cache:", error.message);
+  }
+  renderCached(cached, async (entry) => {
+    await Minfer.deleteCachedModel(entry.url);
+    refreshCached();
+  }, async () => {
+    await Minfer.deleteAllCachedModels();
+    refreshCached();
+  });
+  showKnown();
+}
+
+function reloadModel() {
+  if (loadedFrom) loadModel(loadedFrom.model, loadedFrom);
+}
+
+/* ---- events ------------------------------------------------------------------------------ */
 
 function autoGrow() {
-  ui.message.style.height = "auto";
-  ui.message.style.height = `${Math.min(ui.message.scrollHeight, 200)}px`;
+  const box = $("message");
+  box.style.height = "auto";
+  box.style.height = `${Math.min(box.scrollHeight, 200)}px`;
 }
-ui.message.addEventListener("input", autoGrow);
 
-ui.stop.addEventListener("click", () => {
-  if (turn) worker.postMessage({ type: "stop", id: turn.id });
-});
-
-ui.newChat.addEventListener("click", () => {
-  if (turn) finishTurn(null);
-  clearLog();
-  clearError();
-  if (modelLoaded) setState("ready", "Ready");
-  ui.message.focus();
-});
-
-ui.settingsToggle.addEventListener("click", () => {
-  const open = ui.settings.classList.toggle("open");
-  ui.settingsToggle.setAttribute("aria-expanded", String(open));
-});
+function wire() {
+  $("composer").addEventListener("submit", (event) => {
+    event.preventDefault();
+    send();
+  });
+  $("message").addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      send();
+    }
+  });
+  $("message").addEventListener("input", autoGrow);
+  $("stop").addEventListener("click", () => {
+    if (answering) engine.stop();
+    $("message").focus();
+  });
+  $("new-chat").addEventListener("click", startNewChat);
+  $("url-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = $("model-url").value.trim();
+    if (text) loadUrl(text);
+  });
+  $("model-file").addEventListener("change", () => {
+    const file = $("model-file").files[0];
+    if (file) loadModel(file, { label: file.name, field: "file" });
+    $("model-file").value = "";
+  });
+  $("use-default").addEventListener("click", () => defaultModel && loadUrl(defaultModel, "default"));
+  $("cancel-load").addEventListener("click", () => loading?.controller.abort());
+  $("kernels").addEventListener("change", reloadModel);
+  $("n-ctx").addEventListener("change", reloadModel);
+  $("reset-sampling").addEventListener("click", () => hasModel() && settings.applyDefaults(engine.info.sampling_defaults, modelKey));
+  wireDrawers();
+  wireExportImport(refreshChatList);
+}
 
 /* ---- start ------------------------------------------------------------------------------- */
 
@@ -369,24 +423,31 @@ async function main() {
     // sw.js sits at the site root (a built site); offline use is a bonus, never a requirement.
     navigator.serviceWorker.register("sw.js").catch((e) => console.info("no service worker:", e.message));
   }
-  startWorker();
-  try {
-    const site = await (await fetch("site.json")).json();
-    if (site.model) defaultModel = new URL(site.model, document.baseURI).href;
-  } catch {
-    defaultModel = null;
-  }
-  ui.useDefault.hidden = !defaultModel;
+  wire();
+  const chats = await store.listChats().catch(() => []);
+  showChat(chats.find((c) => c.id === settings.get("lastChat")) || store.newChat());
+  defaultModel = (await Minfer.siteModel())?.url ?? null;
+  await refreshCached();
+  // the built-in model has its own button unless the catalogue lists it
+  $("use-default").hidden = !defaultModel || Boolean(Minfer.findKnownModel({ file: defaultModel.split("/").pop() }));
   const query = new URLSearchParams(location.search);
-  if (query.get("kernels") === "numpy") ui.kernels.value = "numpy";
+  if (query.get("kernels") === "numpy") $("kernels").value = "numpy";
   const asked = query.get("model");
+  const saved = settings.get("model");
   if (asked) {
-    ui.modelUrl.value = asked;
+    $("model-url").value = asked;
     loadUrl(asked);
+  } else if (saved?.url) {
+    // the model of the last visit; when it is gone (a rebuilt site, say), the built-in one
+    $("model-url").value = saved.url;
+    const loaded = await loadModel(saved.url, { label: saved.label, field: "url" });
+    if (!loaded && !hasModel() && !loading && defaultModel && defaultModel !== saved.url) {
+      loadUrl(defaultModel, "default", true);
+    }
   } else if (defaultModel) {
-    loadModel({ url: defaultModel }, "the built-in model");
+    loadUrl(defaultModel, "default");
   } else {
-    showError("SourceError", "this site has no built-in model: enter a model URL or open a local .gguf file in Settings");
+    status.showError("SourceError", "this site has no built-in model: enter a model URL or open a local .gguf file in Settings");
   }
 }
 

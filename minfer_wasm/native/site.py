@@ -6,10 +6,12 @@ Layout of the output folder (every URL in it is relative, so it works from any s
   sw.js                   a two-line service worker that imports web/sw.js; it must sit at the root
                           because a service worker only controls pages under its own folder, and
                           widening that scope would need a Service-Worker-Allowed header
-  web/                    app.js (UI), worker.js (Pyodide + engine) with model_bytes.js (downloads),
-                          style.css, sw.js (offline cache),
-                          minfer.js (the embeddable JS API) and models.js (model catalogue and cache),
-                          example.html + example.js (a page on minfer.js alone)
+  web/                    app.js and ui/ (the page), worker.js (Pyodide + engine) with model_bytes.js
+                          (downloads), style.css, sw.js (offline cache), manifest.json and icons/
+                          (installable app), minfer.js (the embeddable JS API) and models.js (model
+                          catalogue and cache), example.html + example.js (a page on minfer.js alone)
+  web/vendor/             the Markdown libraries pinned in package.json (VENDOR_FILES), same-origin
+                          so the page renders offline
   pyodide/                Pyodide's runtime from the npm package, the wheels, pyodide-lock.json
   kernels/quant_kernels.so  the compiled matrix kernels (minfer_wasm/kernels/quant_kernels.c as a
                           wasm SIMD side module); left out, with a warning, where clang and lld
@@ -39,8 +41,19 @@ from .model_store import DEFAULT_MODEL, cache_dir, open_model
 from .pyodide_wheels import PYODIDE_VERSION, collect_wheels, default_mirror, read_release_lock, write_lock
 
 RUNTIME_FILES = ("pyodide.mjs", "pyodide.asm.js", "pyodide.asm.wasm", "python_stdlib.zip")
-WEB_FILES = ("app.js", "worker.js", "model_bytes.js", "style.css", "sw.js", "minfer.js", "models.js",
-             "example.html", "example.js")
+WEB_SUFFIXES = (".js", ".css", ".json", ".svg", ".png", ".html")   # what of web/ goes into the site
+# The page's Markdown libraries: npm package file -> web/vendor/ name.
+VENDOR_FILES = {
+    "marked/lib/marked.esm.js": "marked.esm.js",
+    "marked/LICENSE": "LICENSE-marked.txt",
+    "dompurify/dist/purify.es.mjs": "purify.es.mjs",
+    "dompurify/LICENSE": "LICENSE-dompurify.txt",
+    "@highlightjs/cdn-assets/es/highlight.min.js": "highlight.min.js",
+    "@highlightjs/cdn-assets/styles/github.min.css": "highlight-light.css",
+    "@highlightjs/cdn-assets/styles/github-dark.min.css": "highlight-dark.css",
+    "@highlightjs/cdn-assets/LICENSE": "LICENSE-highlight.js.txt",
+}
+NPM_PACKAGES = ("pyodide", "marked", "dompurify", "@highlightjs/cdn-assets")
 BUILT_ENTRIES = ("index.html", "sw.js", "site.json", "web", "pyodide", "kernels", "models")
 KERNELS_FILE = "kernels/quant_kernels.so"      # web/worker.js fetches it from here
 SW_SHIM = """\
@@ -95,7 +108,7 @@ def pyodide_package(pyodide_dir=None, log: Callable[[str], None] = print) -> Pat
         root = page_root()
         npm_root = root if root == CHECKOUT else cache_dir() / "pyodide-npm"
         pkg = npm_root / "node_modules" / "pyodide"
-        if not pkg.is_dir():
+        if not all((npm_root / "node_modules" / name).is_dir() for name in NPM_PACKAGES):
             _npm_ci(root, npm_root, log)
         fix = f"run `npm ci` in {npm_root}"
     try:
@@ -105,6 +118,27 @@ def pyodide_package(pyodide_dir=None, log: Callable[[str], None] = print) -> Pat
     if version != PYODIDE_VERSION:
         raise SourceError(f"{pkg} holds pyodide {version}, the site needs {PYODIDE_VERSION}: {fix}")
     return pkg
+
+
+def web_files(root: Path) -> list[str]:
+    """The page's files under root/web (sub-folders too), as paths relative to root/web."""
+    web = root / "web"
+    return sorted(path.relative_to(web).as_posix() for path in web.rglob("*")
+                  if path.is_file() and path.suffix in WEB_SUFFIXES)
+
+
+def copy_vendor(pkg: Path, web_out: Path) -> list[str]:
+    """VENDOR_FILES from the node_modules folder holding `pkg` (the npm package pyodide) into
+    web_out/vendor -> their paths relative to web_out."""
+    modules = pkg.parent
+    missing = [name for name in VENDOR_FILES if not (modules / name).is_file()]
+    if missing:
+        raise SourceError(f"{modules} lacks {', '.join(missing)}: run `npm ci` in {modules.parent} "
+                          f"(package.json pins the page's Markdown libraries)")
+    (web_out / "vendor").mkdir(parents=True, exist_ok=True)
+    for name, dest in VENDOR_FILES.items():
+        shutil.copy2(modules / name, web_out / "vendor" / dest)
+    return [f"vendor/{dest}" for dest in VENDOR_FILES.values()]
 
 
 def _copy(src: Path, dest: Path) -> None:
@@ -174,7 +208,7 @@ def source_fingerprint(model: str | None, pyodide_mirror, pyodide_dir=None) -> s
                 str(pyodide_dir or os.environ.get("MINFER_PYODIDE_DIR")), PYODIDE_VERSION]
     digest = hashlib.sha256(json.dumps(settings).encode())
     files = [(root, root / "index.html"), (root, root / "package-lock.json")]
-    files += [(root, path) for path in sorted((root / "web").glob("*"))]
+    files += [(root, root / "web" / name) for name in web_files(root)]
     files += [(PACKAGE_DIR, path) for path in sorted(PACKAGE_DIR.rglob("*"))
               if path.is_file() and "__pycache__" not in path.parts]
     for base, path in files:
@@ -193,9 +227,11 @@ def _assemble(out: Path, root: Path, pkg: Path, model: str | None, pyodide_mirro
     wheels = collect_wheels(release, runtime, pyodide_mirror, log)
     write_lock(release, wheels, runtime / "pyodide-lock.json")
 
-    (out / "web").mkdir()
-    for name in WEB_FILES:
+    page_files = web_files(root)
+    for name in page_files:
+        (out / "web" / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(root / "web" / name, out / "web" / name)
+    page_files += copy_vendor(pkg, out / "web")
     shutil.copy2(root / "index.html", out / "index.html")
     kernels = build_kernels(out, log)
 
@@ -205,7 +241,7 @@ def _assemble(out: Path, root: Path, pkg: Path, model: str | None, pyodide_mirro
 
     # The service worker caches the app and runtime (not the model: the worker keeps models in
     # Cache Storage itself, chunk by chunk). The build id changes whenever any of them changes.
-    cached = ["index.html"] + [f"web/{n}" for n in WEB_FILES] + [f"pyodide/{n}" for n in RUNTIME_FILES]
+    cached = ["index.html"] + [f"web/{n}" for n in page_files] + [f"pyodide/{n}" for n in RUNTIME_FILES]
     cached += ["pyodide/pyodide-lock.json"] + [f"pyodide/{w.path.name}" for w in wheels] + kernels
     digest = hashlib.sha256()
     for rel in cached:

@@ -75,7 +75,8 @@ def ask(page: Page, text: str, *, max_tokens: int, temperature: float = 0.0):
 
 
 def answer_text(message) -> str:
-    return message.locator('[data-role="assistant"]').text_content()
+    """The answer's raw model text (data-text), as generated, before Markdown."""
+    return message.locator('[data-role="assistant"]').get_attribute("data-text")
 
 
 def new_chat(page: Page) -> None:

@@ -68,14 +68,14 @@ def test_numpy_path_on_request_answers_like_the_cli(chromium, server, numpy_engi
 
 def test_tokens_arrive_incrementally(page):
     new_chat(page)
-    # Record the answer's text at every DOM change, with the status at that moment.
+    # Record the answer's raw text (data-text) at every DOM change, with the status at that moment.
     page.evaluate("""() => {
         window.__snapshots = [];
         const status = document.querySelector('[data-testid="status"]');
         new MutationObserver(() => {
             const bodies = document.querySelectorAll('[data-role="assistant"]');
-            if (bodies.length) window.__snapshots.push([bodies[bodies.length - 1].textContent, status.dataset.state]);
-        }).observe(document.querySelector('[role="log"]'), {subtree: true, childList: true, characterData: true});
+            if (bodies.length) window.__snapshots.push([bodies[bodies.length - 1].dataset.text, status.dataset.state]);
+        }).observe(document.querySelector('[role="log"]'), {subtree: true, childList: true, characterData: true, attributes: true});
     }""")
     question = "Count from one to ten in words. <b>Bold?</b><img src=x>"
     final = answer_text(ask(page, question, max_tokens=12))
@@ -141,6 +141,7 @@ def test_local_file_is_read_in_place(page, server, native_engine):
     seen = len(server.requests)
     page.get_by_label("Local .gguf file").set_input_files(path)
     wait_state(page, "ready")
+    new_chat(page)          # loading a model keeps the chat shown; this one starts afresh
     message = ask(page, "Say hi.", max_tokens=4)
     assert answer_text(message) == native_answer(native_chat(native_engine), "Say hi.", 4)
     assert not [p for _, p in server.requests[seen:] if ".gguf" in p], "the local file was fetched"
@@ -161,10 +162,17 @@ def test_an_invalid_setting_is_reported_and_the_chat_goes_on(page, native_engine
 
 def _load_url(page, url: str) -> None:
     page.get_by_label("Model URL").fill(url)
-    page.get_by_role("button", name="Load", exact=True).click()
+    page.get_by_role("button", name="Load model").click()
 
 
-def test_model_errors_are_shown_and_a_good_model_loads_after(page, server, native_engine, tmp_path):
+def test_model_errors_are_shown_beside_the_field_and_the_loaded_model_keeps_working(page, server, native_engine,
+                                                                                 tmp_path):
+    """A failed load (issue 10, defect 1) leaves the loaded model and the chat as they were: the
+    error is shown beside the field that caused it, and the next message is answered."""
+    new_chat(page)
+    chat = native_chat(native_engine)
+    first = ask(page, "Say hi.", max_tokens=6)
+    assert answer_text(first) == native_answer(chat, "Say hi.", 6)
     model_file = next((server.site / "models").glob("*.gguf")).name
     writer = GGUFWriter(server.site / "models" / "unsupported-arch.gguf", "bert")
     writer.add_tensor("token_embd.weight", np.zeros((4, 32), np.float32))
@@ -179,13 +187,13 @@ def test_model_errors_are_shown_and_a_good_model_loads_after(page, server, nativ
         ("index.html", "Not a GGUF model", "GGUF"),
         ("models/unsupported-arch.gguf", "Unsupported model", "bert"),
     ]
-    banner = page.get_by_role("alert")
+    url_field = page.get_by_label("Model URL")
     for url, title, detail in cases:
         _load_url(page, url)
-        wait_state(page, "error", 120_000)
-        expect(banner).to_contain_text(title)
-        expect(banner).to_contain_text(detail)
-        expect(page.get_by_role("button", name="Send")).to_be_disabled()
+        expect(url_field).to_have_accessible_description(re.compile(f"{title}.*{detail}"), timeout=120_000)
+        wait_state(page, "ready", 120_000)
+        expect(page.get_by_role("button", name="Send")).to_be_enabled()
+        expect(page.get_by_role("alert")).to_contain_text(title)
 
     # A (sparse) 3 GiB local file: more than a wasm32 page can hold.
     huge = tmp_path / "huge.gguf"
@@ -193,11 +201,11 @@ def test_model_errors_are_shown_and_a_good_model_loads_after(page, server, nativ
         f.write(b"GGUF" + (3).to_bytes(4, "little"))
         f.truncate(3 << 30)
     page.get_by_label("Local .gguf file").set_input_files(huge)
-    wait_state(page, "error", 120_000)
-    expect(banner).to_contain_text("Out of memory")
+    expect(page.get_by_label("Local .gguf file")).to_have_accessible_description(re.compile("Out of memory"),
+                                                                                 timeout=120_000)
+    wait_state(page, "ready", 120_000)
 
-    page.get_by_role("button", name="Use the built-in model").click()
-    wait_state(page, "ready")
-    expect(banner).to_be_hidden()
-    message = ask(page, "Say hi.", max_tokens=6)
-    assert answer_text(message) == native_answer(native_chat(native_engine), "Say hi.", 6)
+    # the chat is still there, and goes on with the same model
+    expect(page.locator('[data-role="user"]')).to_have_text(["Say hi."])
+    second = ask(page, "And goodbye?", max_tokens=6)
+    assert answer_text(second) == native_answer(chat, "And goodbye?", 6)
