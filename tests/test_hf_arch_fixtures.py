@@ -107,7 +107,7 @@ def test_llama_cpp_runs_our_converted_file(tmp_path, name):
     llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python (the `bench` extra) is not installed")
     try:
         llama_cpp.Llama(model_path=str(ARCH_DIR / name / f"{name}.f32.gguf"), n_ctx=128, verbose=False)
-    except ValueError:    # measured: gemma3 (pre-tokenizer 'gpt2') and phi3 (its BPE vocabulary)
+    except ValueError:    # measured: gemma3 (pre-tokenizer 'gpt-2') and phi3 (its BPE vocabulary)
         pytest.skip(f"llama.cpp does not load the file its own converter made from the {name} fixture")
     out = tmp_path / f"{name}.f32.gguf"
     convert(str(ARCH_DIR / name), out, "f32", log=lambda _: None)

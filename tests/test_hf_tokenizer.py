@@ -39,7 +39,7 @@ def llama2_normalizer_style() -> HFTokenizer:
     return hf
 
 
-@pytest.mark.parametrize("style,pre", [("llama3", "llama-bpe"), ("qwen2", "qwen2"), ("gpt2", "gpt2"),
+@pytest.mark.parametrize("style,pre", [("llama3", "llama-bpe"), ("qwen2", "qwen2"), ("gpt2", "gpt-2"),
                                        ("smollm", "smollm"), ("metaspace", "default"),
                                        ("metaspace-always", "default"),
                                        ("llama2", "default")])

@@ -23,7 +23,7 @@ from ..tokenizer.vocab import BYTE, CONTROL, NORMAL, UNUSED, USER_DEFINED
 from .files import FileSet, read_json, read_text
 
 SPACE = "\u2581"
-_GPT2_PRE_CANDIDATES = ("gpt2", "llama-bpe", "qwen2", "smollm", "gpt-4o", "tekken")
+_GPT2_PRE_CANDIDATES = ("gpt-2", "llama-bpe", "qwen2", "smollm", "gpt-4o", "tekken")
 
 
 def tokenizer_metadata(files: FileSet, config: dict | None = None) -> dict:
