@@ -6,9 +6,11 @@ Layout of the output folder (every URL in it is relative, so it works from any s
   sw.js                   a two-line service worker that imports web/sw.js; it must sit at the root
                           because a service worker only controls pages under its own folder, and
                           widening that scope would need a Service-Worker-Allowed header
-  web/                    app.js (UI), worker.js (Pyodide + engine) with model_bytes.js (downloads),
+  web/                    app.js (UI), worker.js (Pyodide + engine) with model_bytes.js (downloads)
+                          and checkpoint_files.js (a Hugging Face checkpoint's files),
                           style.css, sw.js (offline cache),
-                          minfer.js (the embeddable JS API) and models.js (model catalogue and cache),
+                          minfer.js (the embeddable JS API) with models.js (model catalogue and cache)
+                          and thinking.js (think blocks split from answers),
                           example.html + example.js (a page on minfer.js alone)
   pyodide/                Pyodide's runtime from the npm package, the wheels, pyodide-lock.json
   kernels/quant_kernels.so  the compiled matrix kernels (minfer_wasm/kernels/quant_kernels.c as a
@@ -40,7 +42,7 @@ from .pyodide_wheels import PYODIDE_VERSION, collect_wheels, default_mirror, rea
 
 RUNTIME_FILES = ("pyodide.mjs", "pyodide.asm.js", "pyodide.asm.wasm", "python_stdlib.zip")
 WEB_FILES = ("app.js", "worker.js", "model_bytes.js", "style.css", "sw.js", "minfer.js", "models.js",
-             "example.html", "example.js")
+             "example.html", "example.js", "checkpoint_files.js", "thinking.js")
 BUILT_ENTRIES = ("index.html", "sw.js", "site.json", "web", "pyodide", "kernels", "models")
 KERNELS_FILE = "kernels/quant_kernels.so"      # web/worker.js fetches it from here
 SW_SHIM = """\
