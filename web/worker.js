@@ -436,7 +436,9 @@ async function loadCheckpoint(msg, signal) {
     progress(id, "download", size, size, "read", true);
     const kernels = msg.kernels === "numpy" ? { note: "" } : await abortable(kernelsPath(), signal);
     signal.throwIfAborted();
-    const onLoad = (done, all) => progress(id, "load", done, all, `${arch} model, quantizing to ${quantize}`);
+    const detail = `${arch} model, quantizing to ${quantize}`;
+    const onLoad = (done, all) => progress(id, "load", done, all, detail);
+    progress(id, "load", 0, size, detail, true);
     const loaded = session.load_files(dict, files.name, msg.n_ctx || undefined, onLoad, quantize, kernels.path);
     loadedSize = size;
     const model = loaded.toJs({ dict_converter: Object.fromEntries });
