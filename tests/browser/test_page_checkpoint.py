@@ -31,12 +31,12 @@ QUESTION = "Hello world, how are you"
 MAX_TOKENS = 16
 
 
-def cli_answer(folder: Path, messages: list[dict], *flags: str) -> dict:
-    """The native CLI's greedy q8_0 answer for the folder, on the page's kernels (their portable C
-    path gives the wasm SIMD build's results bit for bit)."""
+def cli_answer(folder: Path, messages: list[dict], *flags: str, quantize: str = "q8_0") -> dict:
+    """The native CLI's greedy answer for the folder quantized to `quantize`, on the page's kernels
+    (their portable C path gives the wasm SIMD build's results bit for bit)."""
     system = [m["content"] for m in messages if m["role"] == "system"]
     assert [m["role"] for m in messages] == ["system"] * len(system) + ["user"]
-    cmd = [sys.executable, "-m", "minfer_wasm", "generate", "--model", str(folder), "--quantize", "q8_0",
+    cmd = [sys.executable, "-m", "minfer_wasm", "generate", "--model", str(folder), "--quantize", quantize,
            "--chat", "--prompt", messages[-1]["content"], "--temperature", "0", "--max-tokens", str(MAX_TOKENS),
            "--kernels", "compiled", "--json", *flags] + (["--system", system[0]] if system else [])
     done = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=300)
@@ -129,6 +129,16 @@ def test_a_picked_folder_loads_quantized_and_answers_like_the_cli(page, sharded,
     assert len(set(sharded_answer["ids"])) > 4, "the reference answer should not be one token repeated"
     assert (result["text"], result["stop_reason"]) == (sharded_answer["text"], sharded_answer["stop_reason"])
     assert result["prompt_tokens_evaluated"] == len(sharded_answer["prompt_ids"])
+
+
+@pytest.mark.parametrize("quantize", ["q4_0", "none"])
+def test_the_quantize_option_reaches_the_engine(page, sharded, quantize):
+    pick(page, "#folder", sharded)
+    info = page.evaluate(LOAD, ["#folder", {"quantize": quantize}])["info"]
+    assert info["quantize"] == quantize
+    result = answer(page, [{"role": "user", "content": QUESTION}])
+    reference = cli_answer(sharded, [{"role": "user", "content": QUESTION}], quantize=quantize)
+    assert result["text"] == reference["text"]
 
 
 def test_enable_thinking_reaches_the_template(page):
