@@ -15,6 +15,8 @@ import json
 import shutil
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -246,3 +248,55 @@ def test_a_base_url_folder_loads_like_the_picked_one(page, server, sharded, shar
     assert page.evaluate(LOAD, [base, {}])["info"]["from_cache"] is True
     for model in cached:
         page.evaluate("(url) => Minfer.deleteCachedModel(url)", model["url"])
+    # a base URL with nothing under it (every file 404): the checkpoint has no config.json
+    error = page.evaluate(ERROR, f"engine.load({{model: {server.url + 'models/nothing-here/'!r}}})")
+    assert error["kind"] == "CheckpointError" and "config.json is missing" in error["message"], error
+    assert page.evaluate("engine.info")["source"] == base
+
+
+class HangingHandler(BaseHTTPRequestHandler):
+    """A server on another port (CORS allowed) that accepts every GET and never answers, until
+    `release` is set."""
+
+    release = threading.Event()
+
+    def log_message(self, *args):
+        pass
+
+    def do_OPTIONS(self):
+        self.send_response(204)
+        self.send_header("Access-Control-Allow-Origin", "*")
+        self.send_header("Access-Control-Allow-Headers", "Range")
+        self.end_headers()
+
+    def do_GET(self):
+        self.release.wait(120)
+
+
+@pytest.fixture
+def hanging():
+    handler = type("Hanging", (HangingHandler,), {"release": threading.Event()})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/checkpoint/"
+    handler.release.set()
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_a_stalled_or_cancelled_base_url_load_keeps_the_model(page, hanging):
+    before = load_qwen3(page)
+    stalled = page.evaluate("""async (url) => {
+        const t0 = performance.now();
+        try { await engine.load({model: url, stallTimeout: 2}); } catch (e) { return [e.kind, e.message, performance.now() - t0]; }
+    }""", hanging)
+    assert stalled[0] == "SourceError" and "stalled" in stalled[1] and 2000 <= stalled[2] < 15_000
+    cancelled = page.evaluate("""async (url) => {
+        const controller = new AbortController();
+        setTimeout(() => controller.abort(), 500);
+        try { await engine.load({model: url, signal: controller.signal}); } catch (e) { return e.kind; }
+    }""", hanging)
+    assert cancelled == "AbortError"
+    assert page.evaluate("engine.info") == before
+    assert answer(page, CHATS[0]["messages"])["text"] == cli_answer(QWEN3, CHATS[0]["messages"])["text"]
