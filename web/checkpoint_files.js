@@ -35,7 +35,8 @@ export function weightFiles(indexText) {
 export function openCheckpoint(source, signal, watch) {
   if (source.files) {
     const byName = new Map(source.files.map((file) => [file.name, file]));
-    return { name: source.name, open: async (fileName) => (byName.has(fileName) ? openFile(byName.get(fileName)) : null) };
+    const open = async (fileName) => (byName.has(fileName) ? openFile(byName.get(fileName)) : null);
+    return { name: source.name, open };
   }
   const base = source.base;
   return {

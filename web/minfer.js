@@ -150,7 +150,9 @@ function describeFiles(list) {
   const picked = files.filter((f) => depth(f) === top);
   const seen = new Set();
   for (const file of picked) {
-    if (seen.has(file.name)) throw new MinferError("RequestError", `two files are named ${file.name}: pick one checkpoint's files`);
+    if (seen.has(file.name)) {
+      throw new MinferError("RequestError", `two files are named ${file.name}: pick one checkpoint's files`);
+    }
     seen.add(file.name);
   }
   const name = top > 0 ? picked[0].webkitRelativePath.split("/").slice(0, top).join("/") : "checkpoint";
@@ -161,7 +163,8 @@ function describeSource(model) {
   if (typeof Blob !== "undefined" && model instanceof Blob) {
     return { source: { file: model }, name: model.name || "model.gguf" };
   }
-  if (Array.isArray(model) || (typeof FileList !== "undefined" && model instanceof FileList)) return describeFiles(model);
+  const isFileList = typeof FileList !== "undefined" && model instanceof FileList;
+  if (Array.isArray(model) || isFileList) return describeFiles(model);
   if (typeof model !== "string" && !(model instanceof URL)) {
     throw new MinferError("RequestError", "model must be a URL string, a File, or a list of Files");
   }
@@ -267,7 +270,8 @@ export class Engine {
       const described = describeSource(model);
       quantize ??= QUANTIZE[0];
       if (!QUANTIZE.includes(quantize)) {
-        throw new MinferError("RequestError", `quantize must be one of ${QUANTIZE.join(", ")}, got ${JSON.stringify(quantize)}`);
+        throw new MinferError("RequestError",
+                              `quantize must be one of ${QUANTIZE.join(", ")}, got ${JSON.stringify(quantize)}`);
       }
       const checkpoint = Boolean(described.source.files || described.source.base);
       if (signal?.aborted) throw new MinferError("AbortError", "the load was cancelled");

@@ -256,7 +256,8 @@ function newBytearray(size, total) {
   try {
     return bytearray(size);
   } catch (error) {
-    throw new ModelError("OutOfMemoryError", `there is not enough memory for the ${(total / 2 ** 30).toFixed(2)} GiB model`);
+    const gib = (total / 2 ** 30).toFixed(2);
+    throw new ModelError("OutOfMemoryError", `there is not enough memory for the ${gib} GiB model`);
   } finally {
     bytearray.destroy();
   }
@@ -381,32 +382,37 @@ function pyDict(buffers) {
 async function loadCheckpoint(msg, signal) {
   const id = msg.id;
   const quantize = msg.quantize || DEFAULT_QUANTIZE;
-  const watch = new StallWatch(msg.controller, msg.stall_s > 0 ? msg.stall_s : STALL_S, msg.source.base || msg.source.name);
+  const stall = msg.stall_s > 0 ? msg.stall_s : STALL_S;
+  const watch = new StallWatch(msg.controller, stall, msg.source.base || msg.source.name);
   const files = openCheckpoint(msg.source, signal, watch);
-  const readers = [], buffers = new Map();
+  const readers = [], buffers = new Map();    // every reader opened (a URL's writes Cache Storage)
   let unloaded = false, total = 0, received = 0;
-  const read = async (fileName) => {
+  const open = async (fileName) => {
     const reader = await files.open(fileName);
-    if (!reader) return null;
-    readers.push(reader);
-    if (reader.size > MAX_SMALL_FILE_BYTES) {
-      throw new ModelError("CheckpointError", `${files.name}/${fileName}: ${reader.size} bytes, more than the ` +
-                           `${MAX_SMALL_FILE_BYTES} a JSON file of a checkpoint may have`);
-    }
-    total += reader.size;
+    if (reader) readers.push(reader);
+    return reader;
+  };
+  const read = async (fileName, reader) => {
     const onBytes = (n) => {
       watch.bytes();
       received += n;
       progress(id, "download", received, total, reader.fromCache ? `${fileName} (from cache)` : fileName);
     };
-    const buf = await readWhole(reader, total, onBytes, signal);
-    buffers.set(fileName, buf);
-    return buf;
+    buffers.set(fileName, await readWhole(reader, total, onBytes, signal));
   };
   let dict = null;
   try {
     await abortable(interpreter, signal);
-    for (const fileName of [...SMALL_FILES, INDEX_FILE]) await read(fileName);
+    for (const fileName of [...SMALL_FILES, INDEX_FILE]) {
+      const reader = await open(fileName);
+      if (!reader) continue;
+      if (reader.size > MAX_SMALL_FILE_BYTES) {
+        throw new ModelError("CheckpointError", `${files.name}/${fileName}: ${reader.size} bytes, more than ` +
+                             `the ${MAX_SMALL_FILE_BYTES} a JSON file of a checkpoint may have`);
+      }
+      total += reader.size;
+      await read(fileName, reader);
+    }
     await abortable(runtime, signal);
     dict = pyDict(buffers);
     const checked = browser.inspect_files(dict, files.name);
@@ -416,20 +422,14 @@ async function loadCheckpoint(msg, signal) {
     const weights = index ? weightFiles(textOf(index)) : [SINGLE_FILE];
     const opened = [];
     for (const fileName of weights) {                 // every size known before any is read
-      const reader = await files.open(fileName);
+      const reader = await open(fileName);
       if (reader) opened.push([fileName, reader]);
     }
-    const size = total + opened.reduce((sum, [, reader]) => sum + reader.size, 0);
+    total += opened.reduce((sum, [, reader]) => sum + reader.size, 0);
+    const size = total;
     unloaded = makeRoom(size);
     for (const [fileName, reader] of opened) {
-      readers.push(reader);
-      const onBytes = (n) => {
-        watch.bytes();
-        received += n;
-        progress(id, "download", received, size, reader.fromCache ? `${fileName} (from cache)` : fileName);
-      };
-      total = size;
-      buffers.set(fileName, await readWhole(reader, size, onBytes, signal));
+      await read(fileName, reader);
       dict.set(fileName, buffers.get(fileName));
     }
     mark("download");

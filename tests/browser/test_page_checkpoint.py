@@ -231,7 +231,7 @@ def test_bad_checkpoint_options_are_request_errors(page):
         assert error["kind"] == "RequestError" and detail in error["message"], error
 
 
-def test_a_base_url_folder_loads_like_the_picked_one(page, server, sharded, sharded_answer):
+def test_a_base_url_folder_loads_like_the_picked_one(page, server, sharded, sharded_answer, broken):
     served = server.site / "models" / "tiny-llama"
     shutil.copytree(sharded, served)
     base = server.url + "models/tiny-llama/"
@@ -252,6 +252,13 @@ def test_a_base_url_folder_loads_like_the_picked_one(page, server, sharded, shar
     error = page.evaluate(ERROR, f"engine.load({{model: {server.url + 'models/nothing-here/'!r}}})")
     assert error["kind"] == "CheckpointError" and "config.json is missing" in error["message"], error
     assert page.evaluate("engine.info")["source"] == base
+    # a bad Safetensors header under a base URL: a typed error, and what it stored is removed
+    shutil.copytree(broken("bad-header", bad_header), server.site / "models" / "bad-header")
+    bad = server.url + "models/bad-header/"
+    error = page.evaluate(ERROR, f"engine.load({{model: {bad!r}}})")
+    assert error["kind"] == "CheckpointError" and "header length" in error["message"], error
+    assert page.evaluate("engine.info")["source"] == base
+    assert [m["url"] for m in page.evaluate("Minfer.listCachedModels()") if m["url"].startswith(bad)] == []
 
 
 class HangingHandler(BaseHTTPRequestHandler):
