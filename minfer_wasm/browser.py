@@ -373,6 +373,8 @@ class Session:
         model asks); the answer stops at the end of the context at the latest."""
         chat = self._loaded()
         opts = parse_options(options)
+        if opts.enable_thinking is not None:
+            raise RequestError("option enable_thinking goes with chat (it is a chat template switch)")
         if not isinstance(prompt, str):
             raise RequestError(f"the prompt must be a string, got {type(prompt).__name__}")
         ids = chat.engine.tokenizer.encode(prompt)

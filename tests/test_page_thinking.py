@@ -50,6 +50,11 @@ def test_enable_thinking_must_be_a_boolean(value):
         parse_options({"enable_thinking": value})
 
 
+def test_enable_thinking_is_a_chat_option(session):
+    with pytest.raises(RequestError, match="enable_thinking goes with chat"):
+        session.complete("Hello", {"enable_thinking": False})
+
+
 def test_enable_thinking_absent_or_null_is_not_passed():
     assert parse_options({}).enable_thinking is None
     assert parse_options({"enable_thinking": None}).enable_thinking is None

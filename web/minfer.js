@@ -56,9 +56,9 @@
  *     options: temperature, top_p, top_k, min_p, repeat_penalty, frequency_penalty,
  *     presence_penalty, max_tokens (default 256), stop (string or strings), seed (any integer),
  *     profile (time the matrix products), signal (an AbortSignal that stops the answer);
- *     chat only: enable_thinking (true or false, given to the chat template: Qwen3's switch;
- *     false pre-fills an empty think block, so the model answers at once; absent: the
- *     template's default, thinking on for Qwen3).
+ *     chat only (a RequestError in complete): enable_thinking (true or false, given to the chat
+ *     template: Qwen3's switch; false pre-fills an empty think block, so the model answers at
+ *     once; absent or null: the template's default, thinking on for Qwen3).
  *     An unknown option is an error (kind "RequestError"), not silently ignored.
  *   Chunks: {text, done: false} for each piece of the answer (whole characters, plain text),
  *     then one final {text: "", done: true, ...result}. The result is also engine.lastResult:
@@ -83,13 +83,13 @@
  * Errors are MinferError objects: error.kind (also error.name) is the engine's error class:
  * SourceError (network, HTTP, Range, stalled server), GGUFError (not a GGUF file),
  * CheckpointError (a checkpoint's file missing or malformed: config.json, a Safetensors header,
- * tokenizer.json...), UnsupportedError, OutOfMemoryError, ContextOverflowError, TemplateError, SamplingError,
- * RequestError (a bad message or option), InternalError (a bug), or AbortError (the load was
+ * tokenizer.json...), UnsupportedError, OutOfMemoryError, ContextOverflowError, TemplateError,
+ * SamplingError, RequestError (a bad message or option), InternalError (a bug), or AbortError (the load was
  * cancelled by its signal or by a newer load). error.fatal: the worker died; Minfer.load again.
  * error.heap_bytes: the worker's wasm heap when it failed (when known).
  *
  * Models kept in Cache Storage (a URL model is stored as it downloads and read from there the
- * next time, also offline):
+ * next time, also offline; a checkpoint's base URL: each of its files, under its own URL):
  *   await Minfer.listCachedModels()      [{url, file, bytes, size, complete}]
  *   await Minfer.deleteCachedModel(url)  bytes freed
  *   await Minfer.deleteAllCachedModels() bytes freed
