@@ -5,6 +5,8 @@ The worker owns the network and the page protocol; this module owns everything P
   session = Session()
   inspect(buf, have, name)                parse the GGUF header from the first `have` bytes, and
                                           check the architecture while the tensors download
+  inspect_files(buffers, name)            the same for a Hugging Face checkpoint: its config.json
+                                          (and architecture), before its weights are read
   session.load(buf, name, n_ctx, on_progress, kernels_path)
                                           the engine, from the bytearray the worker downloaded the
                                           model into; on the kernel path its weights are views of
@@ -35,10 +37,11 @@ from .chat import Chat
 from .config import ModelConfig
 from .context import TokenContext
 from .engine import Engine
-from .errors import ContextOverflowError, MinferError, SourceError
+from .errors import CheckpointError, ContextOverflowError, MinferError, SourceError
 from .generate import Timings, generate
 from .gguf import GGUFFile
-from .hf.files import MemoryFiles
+from .hf.arch_map import gguf_arch
+from .hf.files import MemoryFiles, read_json
 from .kernels import KernelError, load_kernels
 from .page_requests import RequestError, parse_messages, parse_options
 from .profile import CLOCK
@@ -115,6 +118,20 @@ def inspect(buf, have: int, name: str) -> dict:
     config = ModelConfig.from_metadata(gguf.metadata)
     return {"arch": config.arch, "name": gguf.metadata.get("general.name") or name,
             "data_offset": gguf.data_offset, "n_tensors": len(gguf.tensors)}
+
+
+@_typed
+def inspect_files(buffers: dict, name: str) -> dict:
+    """{"arch": ...} from the config.json among a checkpoint's `buffers` ({file name: bytes}).
+
+    Raises CheckpointError when config.json is missing or not a model's config, and
+    UnsupportedError for an architecture the engine does not run, so the page learns both
+    before it reads the weights.
+    """
+    config = read_json(MemoryFiles(buffers, name), "config.json")
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{name}/config.json: not a JSON object")
+    return {"arch": gguf_arch(config, f"{name}/config.json")}
 
 
 class _ProgressSource:
@@ -339,12 +356,13 @@ class Session:
         [{role, content}]. Its rendering shares a token prefix with what the cache holds (the
         previous turns, an edited or regenerated one up to the change), which is not evaluated
         again. Old turns are dropped from the prompt when it does not fit; options: see
-        minfer_wasm.page_requests."""
+        minfer_wasm.page_requests (enable_thinking goes to the chat template)."""
         chat = self._loaded()
         messages, opts = parse_messages(messages), parse_options(options)
         has_system = messages[0]["role"] == "system"
         chat.system_prompt = messages[0]["content"] if has_system else None
         chat.messages = messages[:-1]
+        chat.template_vars = {} if opts.enable_thinking is None else {"enable_thinking": opts.enable_thinking}
         pieces = chat.send(messages[-1]["content"], opts.sampling, max_tokens=opts.max_tokens,
                            seed=opts.seed, stop=opts.stop)
         return Turn(chat.context, pieces, lambda: (chat.last_timings, chat.last_stop_reason), opts.profile)
@@ -355,6 +373,8 @@ class Session:
         model asks); the answer stops at the end of the context at the latest."""
         chat = self._loaded()
         opts = parse_options(options)
+        if opts.enable_thinking is not None:
+            raise RequestError("option enable_thinking goes with chat (it is a chat template switch)")
         if not isinstance(prompt, str):
             raise RequestError(f"the prompt must be a string, got {type(prompt).__name__}")
         ids = chat.engine.tokenizer.encode(prompt)

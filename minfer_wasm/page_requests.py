@@ -2,7 +2,7 @@
 
 The page (web/minfer.js) sends OpenAI-style requests: messages [{role, content}] and options
 {temperature, top_p, top_k, min_p, repeat_penalty, frequency_penalty, presence_penalty,
-max_tokens, stop, seed, profile}. Values
+max_tokens, stop, seed, profile, enable_thinking}. Values
 arrive from JavaScript (numbers may be floats, absent ones None); anything else is a
 RequestError naming the field, before any of it reaches the engine.
 """
@@ -17,7 +17,7 @@ from .sampling import SamplingParams
 ROLES = ("system", "user", "assistant")
 FLOAT_OPTIONS = ("temperature", "top_p", "min_p", "repeat_penalty", "frequency_penalty", "presence_penalty")
 INT_OPTIONS = ("top_k", "max_tokens", "seed")
-OPTIONS = FLOAT_OPTIONS + INT_OPTIONS + ("stop", "profile")
+OPTIONS = FLOAT_OPTIONS + INT_OPTIONS + ("stop", "profile", "enable_thinking")
 DEFAULT_MAX_TOKENS = 256
 MAX_STOP_STRINGS = 16
 MAX_STOP_CHARS = 256
@@ -34,6 +34,8 @@ class Options:
     stop: tuple[str, ...] = ()
     seed: int | None = None
     profile: bool = False
+    # the chat template's enable_thinking (Qwen3's reasoning switch); None: not passed at all
+    enable_thinking: bool | None = None
 
 
 def _quote(value, limit: int = 40) -> str:
@@ -83,10 +85,13 @@ def parse_options(options) -> Options:
     if max_tokens < 0:
         raise RequestError(f"option max_tokens must be >= 0, got {max_tokens}")
     seed = given.get("seed")
+    thinking = given.get("enable_thinking")
+    if thinking is not None and not isinstance(thinking, bool):
+        raise RequestError(f"option enable_thinking must be true or false, got {_quote(thinking)}")
     return Options(sampling=SamplingParams(**sampling), max_tokens=max_tokens,
                    stop=_stop_strings(given.get("stop", [])),
                    seed=None if seed is None else _integer("seed", seed),   # any: see seeded_rng
-                   profile=bool(given.get("profile", False)))
+                   profile=bool(given.get("profile", False)), enable_thinking=thinking)
 
 
 def parse_messages(messages) -> list[dict]:

@@ -1,4 +1,5 @@
-/* minfer.js: run a GGUF language model in the page, with an OpenAI-style API.
+/* minfer.js: run a GGUF language model (or a Hugging Face checkpoint) in the page, with an
+ * OpenAI-style API.
  *
  * The engine (Python on numpy, in Pyodide) runs in a Web Worker (worker.js, next to this file);
  * nothing leaves the device. Import this module from the site's web/ folder; it needs the
@@ -9,7 +10,16 @@
  *
  *   const engine = await Minfer.load({
  *     model,            // URL string (absolute, or relative to the page) or a File/Blob; default:
- *                       // the site's built-in model (Minfer.siteModel())
+ *                       // the site's built-in model (Minfer.siteModel()). Or a Hugging Face
+ *                       // checkpoint: a FileList or array of Files (a multi-file input or a folder
+ *                       // picker: config.json, tokenizer.json, tokenizer_config.json,
+ *                       // chat_template.jinja?, model.safetensors or model.safetensors.index.json
+ *                       // and its shards; other files and sub-folders are ignored; a list of
+ *                       // one .gguf File is that GGUF), or a base URL ending in "/" under which
+ *                       // those files are served (a file answered 404 is absent)
+ *     quantize,         // a checkpoint's weights are quantized to this as they load: "q8_0" (the
+ *                       // default), "q4_0", "q4_1", "q4_k", "f16", or "none" (keep their float
+ *                       // type); ignored for a GGUF, which keeps its types
  *     onProgress,       // ({stage, loaded, total, detail, bytesPerSecond, secondsLeft}) => void
  *                       // stage: "runtime" (Python starting; a load first gets how far
  *                       // it is), "download" (bytesPerSecond, secondsLeft), "load"
@@ -25,9 +35,12 @@
  *
  *   engine.info = {name, label, arch, n_ctx, n_vocab, n_layer, size, kernels, kernels_note,
  *                  has_chat_template, chat_template, sampling_defaults, sampling_source,
- *                  known, source, basename, size_label, from_cache, heap_bytes, startup}
+ *                  known, source, basename, size_label, from_cache, heap_bytes, startup,
+ *                  quantize}
  *     label: the catalogue's friendly name (web/models.js) or the GGUF's general.name;
- *     known: the catalogue entry or null; source: the URL or file name loaded; heap_bytes: the
+ *     known: the catalogue entry or null; source: the URL or file name loaded (a checkpoint's
+ *     folder name or base URL); size: the bytes read (a checkpoint's: all its files);
+ *     quantize: a checkpoint's weight type as loaded (absent for a GGUF); heap_bytes: the
  *     worker's wasm heap once loaded; startup: seconds at which each startup step ended;
  *     sampling_defaults: {temperature, top_k, top_p, min_p, repeat_penalty} from the GGUF's
  *     general.sampling.* keys where present, else the catalogue's preset for the model, else
@@ -42,7 +55,10 @@
  *   for await (const chunk of engine.complete(prompt, options)) ...   plain text continuation
  *     options: temperature, top_p, top_k, min_p, repeat_penalty, frequency_penalty,
  *     presence_penalty, max_tokens (default 256), stop (string or strings), seed (any integer),
- *     profile (time the matrix products), signal (an AbortSignal that stops the answer).
+ *     profile (time the matrix products), signal (an AbortSignal that stops the answer);
+ *     chat only (a RequestError in complete): enable_thinking (true or false, given to the chat
+ *     template: Qwen3's switch; false pre-fills an empty think block, so the model answers at
+ *     once; absent or null: the template's default, thinking on for Qwen3).
  *     An unknown option is an error (kind "RequestError"), not silently ignored.
  *   Chunks: {text, done: false} for each piece of the answer (whole characters, plain text),
  *     then one final {text: "", done: true, ...result}. The result is also engine.lastResult:
@@ -51,6 +67,9 @@
  *      prompt_s, prompt_tps, decode_tokens, decode_s, decode_tps, ttft_s}, profile,
  *      heap_bytes (the worker's wasm heap after the answer)}.
  *     Leaving the loop early (break) stops the answer, as engine.stop() does.
+ *   Minfer.splitThinking(text) -> {thinking, reply, open}: a reasoning model's (partial) answer
+ *     split into its <think> block (null when there is none; `open` while it still streams)
+ *     and its reply, to show the reasoning collapsed (thinking.js, also importable alone).
  *   engine.stop()          end the running answer after the current token; its stream ends with
  *                          stop_reason "interrupted" and the text so far is the partial answer
  *   await engine.load({model, ...})   another model in the same worker (same options as
@@ -63,13 +82,14 @@
  *
  * Errors are MinferError objects: error.kind (also error.name) is the engine's error class:
  * SourceError (network, HTTP, Range, stalled server), GGUFError (not a GGUF file),
- * UnsupportedError, OutOfMemoryError, ContextOverflowError, TemplateError, SamplingError,
- * RequestError (a bad message or option), InternalError (a bug), or AbortError (the load was
+ * CheckpointError (a checkpoint's file missing or malformed: config.json, a Safetensors header,
+ * tokenizer.json...), UnsupportedError, OutOfMemoryError, ContextOverflowError, TemplateError,
+ * SamplingError, RequestError (a bad message or option), InternalError (a bug), or AbortError (the load was
  * cancelled by its signal or by a newer load). error.fatal: the worker died; Minfer.load again.
  * error.heap_bytes: the worker's wasm heap when it failed (when known).
  *
  * Models kept in Cache Storage (a URL model is stored as it downloads and read from there the
- * next time, also offline):
+ * next time, also offline; a checkpoint's base URL: each of its files, under its own URL):
  *   await Minfer.listCachedModels()      [{url, file, bytes, size, complete}]
  *   await Minfer.deleteCachedModel(url)  bytes freed
  *   await Minfer.deleteAllCachedModels() bytes freed
@@ -79,9 +99,13 @@
 import { KNOWN_MODELS, deleteAllCachedModels, deleteCachedModel, findKnownModel, listCachedModels,
          siteModel } from "./models.js";
 
-export { KNOWN_MODELS, deleteAllCachedModels, deleteCachedModel, findKnownModel, listCachedModels, siteModel };
+import { splitThinking } from "./thinking.js";
+
+export { KNOWN_MODELS, deleteAllCachedModels, deleteCachedModel, findKnownModel, listCachedModels, siteModel,
+         splitThinking };
 
 const DEFAULT_N_CTX = 2048;
+const QUANTIZE = ["q8_0", "q4_0", "q4_1", "q4_k", "f16", "none"];   // the first is the default
 const SAMPLING_FIELDS = ["temperature", "top_k", "top_p", "min_p", "repeat_penalty"];
 
 /* An engine error: kind is the engine's error class name (see the header). */
@@ -113,12 +137,36 @@ class Rate {
   }
 }
 
+/* A checkpoint's picked files: the top-level ones (a folder picker's files carry their path
+   below the picked folder in webkitRelativePath), each name once; named after the folder. */
+function describeFiles(list) {
+  const files = Array.from(list);
+  if (!files.length || !files.every((f) => typeof Blob !== "undefined" && f instanceof Blob && f.name)) {
+    throw new MinferError("RequestError", "model must be a URL string, a File, or a non-empty list of Files");
+  }
+  if (files.length === 1 && /\.gguf$/i.test(files[0].name)) return { source: { file: files[0] }, name: files[0].name };
+  const depth = (f) => (f.webkitRelativePath ? f.webkitRelativePath.split("/").length - 1 : 0);
+  const top = Math.min(...files.map(depth));
+  const picked = files.filter((f) => depth(f) === top);
+  const seen = new Set();
+  for (const file of picked) {
+    if (seen.has(file.name)) {
+      throw new MinferError("RequestError", `two files are named ${file.name}: pick one checkpoint's files`);
+    }
+    seen.add(file.name);
+  }
+  const name = top > 0 ? picked[0].webkitRelativePath.split("/").slice(0, top).join("/") : "checkpoint";
+  return { source: { files: picked, name }, name };
+}
+
 function describeSource(model) {
   if (typeof Blob !== "undefined" && model instanceof Blob) {
     return { source: { file: model }, name: model.name || "model.gguf" };
   }
+  const isFileList = typeof FileList !== "undefined" && model instanceof FileList;
+  if (Array.isArray(model) || isFileList) return describeFiles(model);
   if (typeof model !== "string" && !(model instanceof URL)) {
-    throw new MinferError("RequestError", "model must be a URL string or a File");
+    throw new MinferError("RequestError", "model must be a URL string, a File, or a list of Files");
   }
   let url;
   try {
@@ -129,6 +177,7 @@ function describeSource(model) {
   if (url.protocol !== "http:" && url.protocol !== "https:") {
     throw new MinferError("SourceError", `${url.href}: only http(s) URLs can be loaded; open local files as a File`);
   }
+  if (url.pathname.endsWith("/")) return { source: { base: url.href }, name: url.href };
   return { source: { url: url.href }, name: url.href };
 }
 
@@ -216,9 +265,15 @@ export class Engine {
     return this.#load({ ...options, model });
   }
 
-  #load({ model, onProgress, signal, nCtx = DEFAULT_N_CTX, kernels = "wasm", stallTimeout }) {
+  #load({ model, onProgress, signal, nCtx = DEFAULT_N_CTX, kernels = "wasm", stallTimeout, quantize }) {
     return new Promise((resolve, reject) => {
       const described = describeSource(model);
+      quantize ??= QUANTIZE[0];
+      if (!QUANTIZE.includes(quantize)) {
+        throw new MinferError("RequestError",
+                              `quantize must be one of ${QUANTIZE.join(", ")}, got ${JSON.stringify(quantize)}`);
+      }
+      const checkpoint = Boolean(described.source.files || described.source.base);
       if (signal?.aborted) throw new MinferError("AbortError", "the load was cancelled");
       const rate = new Rate();
       const onAbort = () => this.#worker.postMessage({ type: "stop", id });
@@ -228,7 +283,8 @@ export class Engine {
         if (this.#loading && this.#loading.id === id) this.#loading = null;
         fn(value);
       };
-      const id = this.#request("load", { source: described.source, n_ctx: nCtx, kernels, stall_s: stallTimeout },
+      const id = this.#request("load", { source: described.source, n_ctx: nCtx, kernels, stall_s: stallTimeout,
+                                         ...(checkpoint ? { quantize } : {}) },
         (msg) => {
           if (msg.type === "progress") {
             onProgress?.(rate.annotate({ stage: msg.stage, loaded: msg.loaded, total: msg.total, detail: msg.detail }));
@@ -344,5 +400,5 @@ export async function load(options = {}) {
 }
 
 const Minfer = { load, Engine, MinferError, KNOWN_MODELS, findKnownModel, siteModel, listCachedModels,
-                 deleteCachedModel, deleteAllCachedModels };
+                 deleteCachedModel, deleteAllCachedModels, splitThinking };
 export default Minfer;

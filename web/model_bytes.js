@@ -6,8 +6,8 @@
  *            {name, size, fromCache, read(index, put, onBytes), finish(), discard()}
  *   transfer = download(reader, write, onBytes)   {done, settled, arrived(index), stop()}
  *
- * Errors are ModelErrors whose kind the page shows as is; an aborted load rejects with its
- * signal's reason.
+ * Errors are ModelErrors whose kind the page shows as is (an HTTP error answer's also has its
+ * `status`); an aborted load rejects with its signal's reason.
  */
 
 import { MODEL_CACHE, cacheKey, cachedModelUrl } from "./models.js";
@@ -90,7 +90,9 @@ async function fetchRange(url, start, end, signal) {
   }
   if (response.status !== 206) {
     response.body && response.body.cancel();
-    throw new ModelError("SourceError", `${url}: HTTP ${response.status} ${response.statusText}`.trim());
+    const error = new ModelError("SourceError", `${url}: HTTP ${response.status} ${response.statusText}`.trim());
+    error.status = response.status;     // a checkpoint's optional file answered 404 is absent
+    throw error;
   }
   const range = contentRange(response);
   if (!range || range.first !== start) {

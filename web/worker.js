@@ -4,9 +4,18 @@
  * every reply carries the id of the request it answers. The set of types is closed:
  *
  * page -> worker
- *   load      {id, source: {url} | {file}, n_ctx, kernels: "wasm" | "numpy", stall_s}
+ *   load      {id, source: {url} | {file} | {files, name} | {base}, n_ctx, kernels: "wasm" | "numpy",
+ *              stall_s, quantize}
  *             Load a model: an absolute URL, read with HTTP Range requests in parallel chunks
- *             and kept in Cache Storage, or a File, read with File.slice (never uploaded). The
+ *             and kept in Cache Storage, or a File, read with File.slice (never uploaded). Or a
+ *             Hugging Face checkpoint: the Files the user picked (`files`, by their names; `name`
+ *             for messages) or the files under an absolute base URL ending in "/" (`base`; a
+ *             file answered 404 is absent), each read whole into its own bytearray the same
+ *             ways: config.json, tokenizer.json, tokenizer_config.json, chat_template.jinja and
+ *             model.safetensors.index.json first (config.json is checked before any weight is
+ *             read), then model.safetensors or the shards the index names; the engine then
+ *             quantizes the weights to `quantize` ("q8_0" when absent; q4_0, q4_1, q4_k, f16,
+ *             or none to keep their float type) as it loads them. The
  *             download starts as soon as Python runs, while the packages still load; the header
  *             is checked as soon as the engine is imported, and a bad file stops the download.
  *             kernels: the quantized matrix products run in the compiled wasm SIMD module
@@ -25,7 +34,8 @@
  *   complete  {id, prompt, options}  Continue the text `prompt` (no chat template).
  *             options (both): temperature, top_k, top_p, min_p, repeat_penalty, max_tokens,
  *             stop (a string or strings), seed (any integer), profile (time the decoded
- *             tokens' matrix products: done.profile). Replies: token*, then done | error.
+ *             tokens' matrix products: done.profile); chat also enable_thinking (true or
+ *             false: the chat template's reasoning switch, Qwen3's). Replies: token*, then done | error.
  *   stop      {id}  End chat/complete `id` after the current token (its `done` says
  *             "interrupted"; the partial answer is the text sent so far), or abort load `id`.
  *   unload    {id}  Drop the loaded model. Reply: done.
@@ -35,9 +45,10 @@
  *             The runtime starts loading when the worker starts, so its progress has id null.
  *   ready     {id, model: {name, basename, size_label, arch, n_ctx, n_vocab, n_layer, size,
  *                        from_cache, heap_bytes, kernels, kernels_note, chat_template,
- *                        has_chat_template, sampling_gguf, sampling_engine, startup}}
+ *                        has_chat_template, sampling_gguf, sampling_engine, startup, quantize?}}
  *             name, basename, size_label: the GGUF's general.* keys (name: the file's name when
- *             absent); size: the GGUF's bytes; heap_bytes: the wasm heap (Python's memory) once loaded;
+ *             absent); size: the GGUF's bytes (a checkpoint's: all the files read; its
+ *             quantize: the type its weights were quantized to); heap_bytes: the wasm heap (Python's memory) once loaded;
  *             kernels: the path the matrix products run on, "wasm-simd" or "numpy";
  *             kernels_note: why numpy runs although the kernels were asked for ("" otherwise);
  *             chat_template: where the template comes from ("tokenizer.chat_template" when the
@@ -56,7 +67,7 @@
  *             heap_bytes: the wasm heap now (it never shrinks: its high-water mark).
  *   error     {id, kind, message, fatal, unloaded, heap_bytes}
  *             kind: the engine's error class (SourceError, GGUFError, UnsupportedError,
- *             ContextOverflowError, TemplateError, SamplingError, RequestError,
+ *             CheckpointError, ContextOverflowError, TemplateError, SamplingError, RequestError,
  *             OutOfMemoryError, InternalError), or AbortError for an aborted load; never a raw
  *             Python exception name. unloaded: a failed load had dropped the previous model.
  *             fatal: this worker cannot continue; the caller starts a new one.
@@ -67,6 +78,7 @@
 
 import { loadPyodide, version as pyodideVersion } from "../pyodide/pyodide.mjs";
 import { CHUNK, ModelError, StallWatch, abortable, download, openFile, openUrl } from "./model_bytes.js";
+import { INDEX_FILE, SINGLE_FILE, SMALL_FILES, openCheckpoint, weightFiles } from "./checkpoint_files.js";
 
 const PACKAGES = ["numpy", "markupsafe", "jinja2", "minfer-wasm"];
 const KERNELS_URL = "../kernels/quant_kernels.so";   // built by build-site from minfer_wasm/kernels
@@ -75,6 +87,8 @@ const RUNTIME_CACHE = "minfer-runtime-v1";   // snapshots of the started interpr
 const PROGRESS_MS = 100;        // at most one progress message this often (stage ends always go)
 const STALL_S = 30;             // default: seconds without a byte, a request open, before a load fails
 const KEEP_BOTH_BYTES = 1 << 30;  // the loaded model stays during a load while both fit in this
+const DEFAULT_QUANTIZE = "q8_0";  // a checkpoint's weights are quantized to this unless asked
+const MAX_SMALL_FILE_BYTES = 64 << 20;  // a checkpoint's JSON files (minfer_wasm/hf/files.py MAX_JSON_BYTES)
 
 let py = null;          // the Pyodide API
 let browser = null;     // the minfer_wasm.browser module (PyProxy)
@@ -214,21 +228,36 @@ function heapBytes(bufProxy) {
    loaded model stays unless both together would pass KEEP_BOTH_BYTES; returns whether it was
    dropped. */
 function allocate(size) {
+  const unloaded = makeRoom(size);
+  try {
+    return { buf: newBytearray(size, size), unloaded };
+  } catch (error) {
+    error.unloaded = unloaded;
+    throw error;
+  }
+}
+
+/* Room for a model of `size` bytes: refuses one over 2 GiB, and drops the loaded model unless
+   both fit in KEEP_BOTH_BYTES; returns whether it was dropped. */
+function makeRoom(size) {
   const gib = (size / 2 ** 30).toFixed(2);
   if (size > 2 ** 31 - 1) throw new ModelError("OutOfMemoryError", `the model is ${gib} GiB; this page can hold at most 2 GiB`);
-  let unloaded = false;
   if (loadedSize && loadedSize + size > KEEP_BOTH_BYTES) {
     session.unload();
     loadedSize = 0;
-    unloaded = true;
+    return true;
   }
+  return false;
+}
+
+/* A Python bytearray of `size` bytes (for a model of `total` bytes, named if it fails). */
+function newBytearray(size, total) {
   const bytearray = py.globals.get("bytearray");
   try {
-    return { buf: bytearray(size), unloaded };
+    return bytearray(size);
   } catch (error) {
-    const e = new ModelError("OutOfMemoryError", `there is not enough memory for the ${gib} GiB model`);
-    e.unloaded = unloaded;
-    throw e;
+    const gib = (total / 2 ** 30).toFixed(2);
+    throw new ModelError("OutOfMemoryError", `there is not enough memory for the ${gib} GiB model`);
   } finally {
     bytearray.destroy();
   }
@@ -310,6 +339,126 @@ async function loadModel(msg, signal) {
   }
 }
 
+/* ---- a Hugging Face checkpoint: its files, each read whole into its own bytearray ---------- */
+
+/* All of `reader` into a new bytearray (PyProxy), with progress through onBytes. */
+async function readWhole(reader, total, onBytes, signal) {
+  const buf = newBytearray(reader.size, total);
+  const transfer = download(reader, (piece, offset) => writeAt(buf, offset, piece), onBytes);
+  try {
+    await abortable(transfer.done, signal);
+    await abortable(reader.finish(), signal);
+    return buf;
+  } catch (error) {
+    transfer.stop();
+    await transfer.settled;
+    buf.destroy();
+    throw error;
+  }
+}
+
+/* The UTF-8 text in a bytearray (PyProxy). */
+function textOf(bufProxy) {
+  const view = bufProxy.getBuffer("u8");
+  try {
+    return new TextDecoder().decode(view.data);
+  } finally {
+    view.release();
+  }
+}
+
+/* A Python dict {file name: bytearray} of `buffers` (a Map of PyProxies); the caller destroys it. */
+function pyDict(buffers) {
+  const dict = py.globals.get("dict");
+  const out = dict();
+  dict.destroy();
+  for (const [name, buf] of buffers) out.set(name, buf);
+  return out;
+}
+
+/* Load a checkpoint (msg.source: {files, name} or {base}): the small files first, whose
+   config.json the engine checks before any weight is read, then the weights (model.safetensors,
+   or the shards the index names), then the engine quantizes them to msg.quantize as it loads. */
+async function loadCheckpoint(msg, signal) {
+  const id = msg.id;
+  const quantize = msg.quantize || DEFAULT_QUANTIZE;
+  const stall = msg.stall_s > 0 ? msg.stall_s : STALL_S;
+  const watch = new StallWatch(msg.controller, stall, msg.source.base || msg.source.name);
+  const files = openCheckpoint(msg.source, signal, watch);
+  const readers = [], buffers = new Map();    // every reader opened (a URL's writes Cache Storage)
+  let unloaded = false, total = 0, received = 0;
+  const open = async (fileName) => {
+    const reader = await files.open(fileName);
+    if (reader) readers.push(reader);
+    return reader;
+  };
+  const read = async (fileName, reader) => {
+    const onBytes = (n) => {
+      watch.bytes();
+      received += n;
+      progress(id, "download", received, total, reader.fromCache ? `${fileName} (from cache)` : fileName);
+    };
+    buffers.set(fileName, await readWhole(reader, total, onBytes, signal));
+  };
+  let dict = null;
+  try {
+    await abortable(interpreter, signal);
+    for (const fileName of [...SMALL_FILES, INDEX_FILE]) {
+      const reader = await open(fileName);
+      if (!reader) continue;
+      if (reader.size > MAX_SMALL_FILE_BYTES) {
+        throw new ModelError("CheckpointError", `${files.name}/${fileName}: ${reader.size} bytes, more than ` +
+                             `the ${MAX_SMALL_FILE_BYTES} a JSON file of a checkpoint may have`);
+      }
+      total += reader.size;
+      await read(fileName, reader);
+    }
+    await abortable(runtime, signal);
+    dict = pyDict(buffers);
+    const checked = browser.inspect_files(dict, files.name);
+    const arch = checked.toJs({ dict_converter: Object.fromEntries }).arch;
+    checked.destroy();
+    const index = buffers.get(INDEX_FILE);
+    const weights = index ? weightFiles(textOf(index)) : [SINGLE_FILE];
+    const opened = [];
+    for (const fileName of weights) {                 // every size known before any is read
+      const reader = await open(fileName);
+      if (reader) opened.push([fileName, reader]);
+    }
+    total += opened.reduce((sum, [, reader]) => sum + reader.size, 0);
+    const size = total;
+    unloaded = makeRoom(size);
+    for (const [fileName, reader] of opened) {
+      await read(fileName, reader);
+      dict.set(fileName, buffers.get(fileName));
+    }
+    mark("download");
+    progress(id, "download", size, size, "read", true);
+    const kernels = msg.kernels === "numpy" ? { note: "" } : await abortable(kernelsPath(), signal);
+    signal.throwIfAborted();
+    const detail = `${arch} model, quantizing to ${quantize}`;
+    const onLoad = (done, all) => progress(id, "load", done, all, detail);
+    progress(id, "load", 0, size, detail, true);
+    const loaded = session.load_files(dict, files.name, msg.n_ctx || undefined, onLoad, quantize, kernels.path);
+    loadedSize = size;
+    const model = loaded.toJs({ dict_converter: Object.fromEntries });
+    loaded.destroy();
+    mark("model");
+    if (!model.kernels_note && kernels.note) model.kernels_note = kernels.note;
+    progress(id, "load", 1, 1, "ready", true);
+    post({ type: "ready", id, model: { ...model, size, from_cache: readers.every((r) => r.fromCache),
+                                       quantize, heap_bytes: heapBytes(), startup: { ...startup } } });
+  } catch (error) {
+    for (const reader of readers) await reader.discard();
+    if (error instanceof Error) error.unloaded = unloaded || Boolean(error.unloaded);
+    throw error;
+  } finally {
+    dict?.destroy();
+    for (const buf of buffers.values()) buf.destroy();      // the engine holds its own weights
+    watch.close();
+  }
+}
+
 /* ---- generation: one Python step per macrotask, so `stop` is seen between tokens ---------- */
 
 const channel = new MessageChannel();
@@ -355,7 +504,8 @@ async function handle(msg) {
   try {
     if (msg.type === "load") {
       try {
-        await loadModel(msg, msg.controller.signal);   // waits for the parts of the runtime it needs
+        const load = msg.source.file || msg.source.url ? loadModel : loadCheckpoint;
+        await load(msg, msg.controller.signal);         // waits for the parts of the runtime it needs
       } finally {
         if (loading && loading.id === msg.id) loading = null;
       }
