@@ -153,7 +153,7 @@ async function answer(rejected) {
   try {
     const stream = completionMode()
       ? engine.complete(chat.messages.map((m) => m.content).join(""), options)
-      : engine.chat(engineMessages(), options);
+      : engine.chat(engineMessages(), $("thinking").checked ? options : { ...options, enable_thinking: false });
     for await (const chunk of stream) {
       if (chunk.done) {
         result = chunk;
@@ -248,7 +248,7 @@ async function regenerate() {
  * ("url", "file", "default", "known:<id>"), for its error. A failed load keeps the model
  * loaded before, and the chat; when the engine had to drop it to try (both would not fit in
  * memory), it is loaded again. Resolves to whether this load succeeded. */
-async function loadModel(model, { label, field, keepErrors = false }) {
+async function loadModel(model, { label, field, quantize, keepErrors = false }) {
   loading?.controller.abort();
   await stopAnswer();
   const mine = { controller: new AbortController() };
@@ -264,10 +264,11 @@ async function loadModel(model, { label, field, keepErrors = false }) {
       signal: mine.controller.signal,
       nCtx: settings.contextLength(),
       kernels: $("kernels").value,
+      ...(quantize ? { quantize } : {}),
       onProgress: (p) => loading === mine && progress.show(p),
     });
     if (loading !== mine) return false;
-    loadedFrom = { model, label, field };
+    loadedFrom = { model, label, field, quantize };
     modelReady(model);
     return true;
   } catch (error) {
@@ -406,6 +407,12 @@ function wire() {
     const file = $("model-file").files[0];
     if (file) loadModel(file, { label: file.name, field: "file" });
     $("model-file").value = "";
+  });
+  $("model-folder").addEventListener("change", () => {
+    const files = Array.from($("model-folder").files);
+    const folder = files[0]?.webkitRelativePath?.split("/")[0] || "checkpoint";
+    if (files.length) loadModel(files, { label: folder, field: "folder", quantize: $("quantize").value });
+    $("model-folder").value = "";
   });
   $("use-default").addEventListener("click", () => defaultModel && loadUrl(defaultModel, "default"));
   $("cancel-load").addEventListener("click", () => loading?.controller.abort());

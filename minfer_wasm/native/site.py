@@ -6,21 +6,14 @@ Layout of the output folder (every URL in it is relative, so it works from any s
   sw.js                   a two-line service worker that imports web/sw.js; it must sit at the root
                           because a service worker only controls pages under its own folder, and
                           widening that scope would need a Service-Worker-Allowed header
-<<<<<<< HEAD
   web/                    app.js and ui/ (the page), worker.js (Pyodide + engine) with model_bytes.js
-                          (downloads), style.css, sw.js (offline cache), manifest.json and icons/
-                          (installable app), minfer.js (the embeddable JS API) and models.js (model
-                          catalogue and cache), example.html + example.js (a page on minfer.js alone)
+                          (downloads) and checkpoint_files.js (a Hugging Face checkpoint's files),
+                          style.css, sw.js (offline cache), manifest.json and icons/ (installable
+                          app), minfer.js (the embeddable JS API) with models.js (model catalogue and
+                          cache) and thinking.js (think blocks split from answers), example.html +
+                          example.js (a page on minfer.js alone)
   web/vendor/             the Markdown libraries pinned in package.json (VENDOR_FILES), same-origin
                           so the page renders offline
-=======
-  web/                    app.js (UI), worker.js (Pyodide + engine) with model_bytes.js (downloads)
-                          and checkpoint_files.js (a Hugging Face checkpoint's files),
-                          style.css, sw.js (offline cache),
-                          minfer.js (the embeddable JS API) with models.js (model catalogue and cache)
-                          and thinking.js (think blocks split from answers),
-                          example.html + example.js (a page on minfer.js alone)
->>>>>>> page11
   pyodide/                Pyodide's runtime from the npm package, the wheels, pyodide-lock.json
   kernels/quant_kernels.so  the compiled matrix kernels (minfer_wasm/kernels/quant_kernels.c as a
                           wasm SIMD side module); left out, with a warning, where clang and lld
@@ -50,7 +43,6 @@ from .model_store import DEFAULT_MODEL, cache_dir, open_model
 from .pyodide_wheels import PYODIDE_VERSION, collect_wheels, default_mirror, read_release_lock, write_lock
 
 RUNTIME_FILES = ("pyodide.mjs", "pyodide.asm.js", "pyodide.asm.wasm", "python_stdlib.zip")
-<<<<<<< HEAD
 WEB_SUFFIXES = (".js", ".css", ".json", ".svg", ".png", ".html")   # what of web/ goes into the site
 # The page's Markdown libraries: npm package file -> web/vendor/ name.
 VENDOR_FILES = {
@@ -64,10 +56,6 @@ VENDOR_FILES = {
     "@highlightjs/cdn-assets/LICENSE": "LICENSE-highlight.js.txt",
 }
 NPM_PACKAGES = ("pyodide", "marked", "dompurify", "@highlightjs/cdn-assets")
-=======
-WEB_FILES = ("app.js", "worker.js", "model_bytes.js", "style.css", "sw.js", "minfer.js", "models.js",
-             "example.html", "example.js", "checkpoint_files.js", "thinking.js")
->>>>>>> page11
 BUILT_ENTRIES = ("index.html", "sw.js", "site.json", "web", "pyodide", "kernels", "models")
 KERNELS_FILE = "kernels/quant_kernels.so"      # web/worker.js fetches it from here
 SW_SHIM = """\

@@ -3,7 +3,8 @@ picked as local files (a folder picker, a multi-file input) or served under a ba
 to q8_0 as it loads, answers greedily as the native CLI does for the same folder and type;
 Qwen3's enable_thinking reaches the chat template; Minfer.splitThinking splits answers as
 minfer_wasm.chat.split_thinking does; a broken folder is a typed error and the model loaded
-before stays usable.
+before stays usable. The chat page itself opens a checkpoint folder from its Settings, passes
+its thinking switch, and shows a think block collapsed.
 
 One page (one engine, one Pyodide start) serves the tests; each drives the module through
 page.evaluate, as another site's script would.
@@ -23,7 +24,9 @@ import pytest
 
 from hf_fixtures import train_tokenizer, with_bos, write_llama_checkpoint
 from minfer_wasm.chat import split_thinking
-from pagekit import READY_TIMEOUT_MS
+from playwright.sync_api import expect
+
+from pagekit import READY_TIMEOUT_MS, answer_text, ask, new_chat, open_ready, wait_state
 
 MODULE = "web/minfer.js"
 QWEN3 = Path(__file__).parents[1] / "fixtures" / "arch" / "qwen3"
@@ -307,3 +310,39 @@ def test_a_stalled_or_cancelled_base_url_load_keeps_the_model(page, hanging):
     assert cancelled == "AbortError"
     assert page.evaluate("engine.info") == before
     assert answer(page, CHATS[0]["messages"])["text"] == cli_answer(QWEN3, CHATS[0]["messages"])["text"]
+
+
+def test_the_chat_page_opens_a_checkpoint_folder_and_shows_thinking_collapsed(chromium, server):
+    context = chromium.new_context()
+    try:
+        page = open_ready(context, server.url)
+        page.get_by_label("Let reasoning models think").uncheck()
+        expect(page.get_by_label("Checkpoint weights as loaded")).to_have_value("q8_0")
+        page.set_input_files("#model-folder", str(QWEN3))
+        wait_state(page, "ready")
+        new_chat(page)
+        reply = ask(page, QUESTION, max_tokens=MAX_TOKENS)
+        expected = cli_answer(QWEN3, [{"role": "user", "content": QUESTION}], "--no-think")
+        assert answer_text(reply) == expected["text"]
+
+        # a reasoning answer as the page keeps it: the think block collapsed, the reply as Markdown
+        text = "<think>\nThe user greets me.\n</think>\n\nHello **there**"
+        page.evaluate("""async (text) => {
+            const store = await import('./web/ui/store.js');
+            const chat = { ...store.newChat(), title: "Thinking", messages: [
+                { role: "user", content: "Hi" }, { role: "assistant", content: text }] };
+            await store.saveChat(chat);
+            const settings = store.loadSettings();
+            settings.lastChat = chat.id;
+            store.saveSettings(settings);
+        }""", text)
+        page.reload()
+        answer = page.locator('[data-role="assistant"]')
+        expect(answer.locator("strong")).to_have_text("there")
+        thinking = answer.locator("details.thinking")
+        expect(thinking.locator("summary")).to_have_text("Thought")
+        assert thinking.get_attribute("open") is None
+        expect(thinking.locator(".thought")).to_have_text("The user greets me.")
+        assert answer.get_attribute("data-text") == text
+    finally:
+        context.close()

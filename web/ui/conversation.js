@@ -5,6 +5,7 @@
  * model text in data-text. Each message element has data-index, its place in chat.messages.
  */
 
+import { splitThinking } from "../thinking.js";
 import { MarkdownStream } from "./markdown.js";
 
 const NEAR_BOTTOM_PX = 48;
@@ -17,6 +18,37 @@ function button(label, action, title = label) {
   b.textContent = label;
   if (title !== label) b.setAttribute("aria-label", title);
   return b;
+}
+
+/* An answer's body: a reasoning model's think block (splitThinking) as plain text in a collapsed
+   <details>, then the reply as Markdown. */
+class AnswerBody {
+  constructor(body, onRender) {
+    this.details = document.createElement("details");
+    this.details.className = "thinking";
+    this.details.hidden = true;
+    this.summary = document.createElement("summary");
+    this.thought = document.createElement("div");
+    this.thought.className = "thought";
+    this.details.append(this.summary, this.thought);
+    const reply = document.createElement("div");
+    body.append(this.details, reply);
+    this.reply = new MarkdownStream(reply, onRender);
+  }
+
+  set(text) {
+    const { thinking, reply, open } = splitThinking(text);
+    this.details.hidden = thinking === null;
+    if (thinking !== null) {
+      this.summary.textContent = open ? "Thinking…" : "Thought";
+      this.thought.textContent = thinking;
+    }
+    this.reply.set(reply);
+  }
+
+  finish() {
+    this.reply.finish();
+  }
 }
 
 export class ConversationView {
@@ -110,7 +142,7 @@ export class ConversationView {
     meta.className = "msg-meta";
     article.insertBefore(meta, actions);
     actions.append(button("Copy", "copy", "Copy message"), button("Regenerate", "regenerate", "Regenerate answer"));
-    const stream = new MarkdownStream(body, () => this.changed());
+    const answer = new AnswerBody(body, () => this.changed());
     if (!saved) {
       article.classList.add("pending");
       this.changed();
@@ -121,7 +153,7 @@ export class ConversationView {
       set: (text) => {
         if (text) article.classList.remove("pending");
         body.dataset.text = text;
-        stream.set(text);
+        answer.set(text);
       },
       stats: (text) => {
         meta.textContent = text;
@@ -130,8 +162,8 @@ export class ConversationView {
       finish: (text, info = {}) => {
         article.classList.remove("pending");
         body.dataset.text = text;
-        stream.set(text);
-        stream.finish();
+        answer.set(text);
+        answer.finish();
         if (info.stop_reason) article.dataset.stopReason = info.stop_reason;
         if (info.prompt_tokens_evaluated !== undefined) article.dataset.promptTokensEvaluated = info.prompt_tokens_evaluated;
         meta.textContent = info.stats || "";

@@ -5,10 +5,12 @@ import { mb } from "./progress.js";
 
 const $ = (id) => document.getElementById(id);
 
-/* Where a load came from, so its error is shown there: "url", "file", "default", or "known:<id>". */
+/* Where a load came from, so its error is shown there: "url", "file", "folder", "default", or
+   "known:<id>". */
 function errorElement(field) {
   if (field === "url") return $("model-url-error");
   if (field === "file") return $("model-file-error");
+  if (field === "folder") return $("model-folder-error");
   if (field === "default") return $("default-error") || $("model-url-error");
   return document.querySelector(`#known-models li[data-id="${CSS.escape(field.slice(6))}"] .field-error`);
 }

@@ -26,7 +26,8 @@ export class Settings {
     if (this.saved.system_prompt !== undefined) $("system-prompt").value = this.saved.system_prompt;
     if (this.saved.kernels) $("kernels").value = this.saved.kernels;
     if (this.saved.n_ctx) $("n-ctx").value = this.saved.n_ctx;
-    for (const id of [...Object.keys(FIELDS), "system-prompt", "kernels", "n-ctx"]) {
+    if (this.saved.thinking !== undefined) $("thinking").checked = this.saved.thinking;
+    for (const id of [...Object.keys(FIELDS), "system-prompt", "kernels", "n-ctx", "thinking"]) {
       $(id).addEventListener("input", () => this.store());
       $(id).addEventListener("change", () => this.store());
     }
@@ -46,6 +47,7 @@ export class Settings {
     this.saved.system_prompt = $("system-prompt").value;
     this.saved.kernels = $("kernels").value;
     this.saved.n_ctx = $("n-ctx").value;
+    this.saved.thinking = $("thinking").checked;
     saveSettings(this.saved);
   }
 
