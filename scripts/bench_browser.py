@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -216,15 +217,15 @@ def run_engine(base_url: str, engine: str, kernels: str, model_url: str, max_tok
     REPORTS = Reports()
     query = urlencode({"engine": engine, "kernels": kernels, "model": model_url, "max_tokens": max_tokens,
                        "short": SHORT, "long": LONG, "story": STORY})
-    with tempfile.TemporaryDirectory(prefix="minfer-bench-profile-") as profile:
+    with tempfile.TemporaryDirectory(prefix="minfer-bench-profile-", ignore_cleanup_errors=True) as profile:
         chromium = subprocess.Popen([CHROMIUM, "--headless", *FLAGS, f"--user-data-dir={profile}",
-                                     f"{base_url}bench.html?{query}"],
+                                     f"{base_url}bench.html?{query}"], start_new_session=True,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             if not REPORTS.done.wait(TIMEOUT_S):
                 raise SystemExit(f"{engine} {kernels}: no result after {TIMEOUT_S} s")
         finally:
-            chromium.terminate()
+            os.killpg(chromium.pid, signal.SIGTERM)     # the browser and all its processes
             chromium.wait()
     result = REPORTS.result
     if "error" in result:
