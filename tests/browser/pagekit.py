@@ -92,3 +92,16 @@ def native_chat(engine) -> Chat:
 def native_answer(chat: Chat, text: str, max_tokens: int) -> str:
     """The greedy answer, with the page's other sampling defaults."""
     return "".join(chat.send(text, SamplingParams(temperature=0.0), max_tokens=max_tokens))
+
+
+def native_until(chat: Chat, text: str, partial: str) -> str:
+    """The native greedy answer to `text`, interrupted once it is as long as the page's
+    stopped answer `partial` (as the page's Stop ends it): the conversation then goes on from it."""
+    pieces = chat.send(text, SamplingParams(temperature=0.0), max_tokens=200)
+    native = ""
+    for piece in pieces:
+        native += piece
+        if len(native) >= len(partial):
+            break
+    pieces.close()
+    return native

@@ -13,9 +13,8 @@ from gguf import GGUFWriter
 from playwright.sync_api import expect
 
 from minfer_wasm.native import model_store
-from minfer_wasm.sampling import SamplingParams
-from pagekit import (NO_RANGE, answer_text, ask, native_answer, native_chat, new_chat, open_ready,
-                     wait_state)
+from pagekit import (NO_RANGE, answer_text, ask, native_answer, native_chat, native_until, new_chat,
+                     open_ready, wait_state)
 
 
 @pytest.fixture(scope="module")
@@ -105,14 +104,7 @@ def test_stop_ends_the_answer_early_and_the_next_message_works(page, native_engi
     # The native conversation, interrupted after the same text: the page's partial answer is
     # where the greedy answer stood, and the conversation goes on from there in both.
     chat = native_chat(native_engine)
-    pieces = chat.send(question, SamplingParams(temperature=0.0), max_tokens=200)
-    native = ""
-    for piece in pieces:
-        native += piece
-        if len(native) >= len(partial):
-            break
-    pieces.close()
-    assert native == partial
+    assert native_until(chat, question, partial) == partial
 
     follow_up = "Thank you! Now say hello."
     message = ask(page, follow_up, max_tokens=8)

@@ -13,8 +13,6 @@ import json
 import re
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import gguf
 import numpy as np
@@ -27,61 +25,18 @@ from minfer_wasm.context import TokenContext
 from minfer_wasm.generate import generate
 from minfer_wasm.native import model_store
 from minfer_wasm.sampling import SamplingParams
-from pagekit import ANSWER_TIMEOUT_MS, NO_RANGE, READY_TIMEOUT_MS, native_answer, native_chat
+from pagekit import ANSWER_TIMEOUT_MS, NO_RANGE, READY_TIMEOUT_MS, native_answer, native_chat, native_until
+from stalling_server import stalling_server
 
 MODULE = "web/minfer.js"
 GREEDY = {"temperature": 0}
 
 
-class HangingHandler(BaseHTTPRequestHandler):
-    """A hostile model server on another port (CORS allowed): /hang.gguf accepts the request and
-    never answers; /trickle.gguf answers the 1-byte probe, then sends the first bytes of every
-    chunk and stalls. Both hold their connection until `release` is set."""
-
-    release = threading.Event()
-    size = 64 << 20
-
-    def log_message(self, *args):
-        pass
-
-    def _cors(self):
-        self.send_header("Access-Control-Allow-Origin", "*")
-        self.send_header("Access-Control-Allow-Headers", "Range")
-        self.send_header("Access-Control-Expose-Headers", "Content-Range, ETag")
-
-    def do_OPTIONS(self):
-        self.send_response(204)
-        self._cors()
-        self.end_headers()
-
-    def do_GET(self):
-        if self.path.startswith("/hang"):
-            self.release.wait(120)
-            return
-        start, end = (int(v) for v in self.headers["Range"].split("=")[1].split("-"))
-        self.send_response(206)
-        self._cors()
-        self.send_header("Content-Range", f"bytes {start}-{end}/{self.size}")
-        self.send_header("Content-Length", str(end - start + 1))
-        self.end_headers()
-        if end == start:            # the probe
-            self.wfile.write(b"G")
-            return
-        self.wfile.write(b"GGUF" + bytes(1020))
-        self.wfile.flush()
-        self.release.wait(120)
-
-
 @pytest.fixture(scope="module")
 def hostile():
-    handler = type("Hanging", (HangingHandler,), {"release": threading.Event()})
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    handler.release.set()
-    httpd.shutdown()
-    httpd.server_close()
+    """A stalling model server: /hang.gguf never answers, /trickle.gguf sends 1 KiB and stalls."""
+    with stalling_server() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -202,14 +157,7 @@ def test_stop_keeps_the_partial_answer_and_the_conversation_goes_on(page, native
     assert 3 <= len(stopped["pieces"]) < 20
 
     reference = native_chat(native_engine)
-    pieces = reference.send(question, SamplingParams(temperature=0.0), max_tokens=200)
-    native = ""
-    for piece in pieces:
-        native += piece
-        if len(native) >= len(partial):
-            break
-    pieces.close()
-    assert native == partial
+    assert native_until(reference, question, partial) == partial
     messages = [{"role": "user", "content": question}, {"role": "assistant", "content": partial},
                 {"role": "user", "content": "Thank you! Now say hello."}]
     follow = chat(page, messages, max_tokens=8, **GREEDY)

@@ -16,8 +16,6 @@ import json
 import shutil
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -27,6 +25,7 @@ from minfer_wasm.chat import split_thinking
 from playwright.sync_api import expect
 
 from pagekit import READY_TIMEOUT_MS, answer_text, ask, new_chat, open_ready, wait_state
+from stalling_server import stalling_server
 
 MODULE = "web/minfer.js"
 QWEN3 = Path(__file__).parents[1] / "fixtures" / "arch" / "qwen3"
@@ -264,35 +263,11 @@ def test_a_base_url_folder_loads_like_the_picked_one(page, server, sharded, shar
     assert [m["url"] for m in page.evaluate("Minfer.listCachedModels()") if m["url"].startswith(bad)] == []
 
 
-class HangingHandler(BaseHTTPRequestHandler):
-    """A server on another port (CORS allowed) that accepts every GET and never answers, until
-    `release` is set."""
-
-    release = threading.Event()
-
-    def log_message(self, *args):
-        pass
-
-    def do_OPTIONS(self):
-        self.send_response(204)
-        self.send_header("Access-Control-Allow-Origin", "*")
-        self.send_header("Access-Control-Allow-Headers", "Range")
-        self.end_headers()
-
-    def do_GET(self):
-        self.release.wait(120)
-
-
 @pytest.fixture
 def hanging():
-    handler = type("Hanging", (HangingHandler,), {"release": threading.Event()})
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/checkpoint/"
-    handler.release.set()
-    httpd.shutdown()
-    httpd.server_close()
+    """A base URL whose server takes every request and never answers."""
+    with stalling_server() as url:
+        yield url + "/checkpoint/"
 
 
 def test_a_stalled_or_cancelled_base_url_load_keeps_the_model(page, hanging):
