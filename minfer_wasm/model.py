@@ -188,7 +188,7 @@ class Model:
 
     def __init__(self, config: ModelConfig, token_embd: QuantTensor, output: QuantTensor,
                  output_norm: np.ndarray, blocks: list[Block],
-                 rope_factors: tuple[np.ndarray | None, np.ndarray | None] = (None, None)):
+                 rope_factors: tuple[np.ndarray | None, np.ndarray | None] = (None, None), kernels=None):
         c = config
         self.config = config
         self.token_embd = token_embd      # (n_vocab, n_embd)
@@ -203,6 +203,8 @@ class Model:
             rope_global = Rope(c.head_dim, c.rope_base, c.rope_scale, factors, c.rope_neox, c.n_rot)
             self._ropes[long] = [rope_local if swa else rope_global for swa in c.swa_layers]
         self.act_mul = gelu_mul if c.ffn_act == "gelu_tanh" else silu_mul
+        if kernels is not None:   # the same in C (glue_kernels.c); numpy's stays the reference
+            self.act_mul = kernels.gated_activation(c.ffn_act)
         # rope tables scale the query heads by the attention scale, and every head by
         # rope.scaling.attn_factor (ggml_rope_ext's attn_factor multiplies cos and sin)
         f = c.rope_attn_factor
@@ -237,7 +239,8 @@ class Model:
         token_embd = ld.matrix("token_embd.weight", (c.n_vocab, d))
         # no output.weight: the classifier is tied to the embeddings (llama-model.cpp TENSOR_DUPLICATED)
         output = ld.matrix("output.weight", (c.n_vocab, d)) if "output.weight" in gguf.tensors else token_embd
-        return cls(c, token_embd, output, ld.vector("output_norm.weight", d), blocks, ld.rope_factors(c))
+        return cls(c, token_embd, output, ld.vector("output_norm.weight", d), blocks, ld.rope_factors(c),
+                   kernels)
 
     def layer_ropes(self, n_ctx: int) -> list[Rope]:
         """Each layer's Rope for a context of n_ctx positions: LongRoPE's long factors when n_ctx

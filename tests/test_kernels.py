@@ -202,7 +202,7 @@ def test_build_errors_are_one_line(tmp_path, monkeypatch):
     bad = tmp_path / "bad.c"
     bad.write_text("int minfer_abi(void) { return 1 }\n")
     with pytest.raises(kernel_build.KernelBuildError) as e:
-        kernel_build.build_native(tmp_path / "bad.so", source=bad)
+        kernel_build.build_native(tmp_path / "bad.so", sources=[bad])
     assert "\n" not in str(e.value) and "bad.c" in str(e.value) and "error" in str(e.value)
     monkeypatch.setattr(kernel_build.shutil, "which", lambda name: None)
     with pytest.raises(kernel_build.ToolMissingError, match="none of clang, clang-14 is on PATH; install"):

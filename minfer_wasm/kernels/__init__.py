@@ -1,13 +1,15 @@
-"""The compiled matrix-product kernels (quant_kernels.c) behind a small ctypes API.
+"""The compiled kernels behind a small ctypes API: matrix products (quant_kernels.c) and the
+gated activation around them (glue_kernels.c).
 
 Pyodide-safe: ctypes and numpy only, nothing is compiled here. The library is built from
-quant_kernels.c by minfer_wasm/native/kernel_build.py: a wasm side module for the page (written
-into Pyodide's file system, then loaded here) or a native shared library.
+quant_kernels.c and glue_kernels.c by minfer_wasm/native/kernel_build.py: a wasm side module
+for the page (written into Pyodide's file system, then loaded here) or a native shared library.
 
     kernels = load_kernels(path)
     kernels.supports(ggml_type) -> bool
     kernels.matmul(ggml_type, w_addr, rows, cols, x_addr, n, out_addr, out_stride=0)
     kernels.matmul_arrays(ggml_type, blocks, x) -> np.ndarray
+    kernels.gated_activation("silu" | "gelu_tanh") -> act_mul(gate, up, tmp=None)
 
 `matmul` is the hot path: it takes integer addresses (cache `array.ctypes.data` of long-lived
 arrays; reading it costs about 0.1 ms in Pyodide) and makes one foreign call. The C code checks
@@ -26,12 +28,13 @@ import numpy as np
 from ..errors import MinferError, UnsupportedError
 from ..ggml_types import GGML_TYPE_INFO, ggml_type_name
 
-ABI = 1   # MINFER_ABI in quant_kernels.c: a library built from another version is refused
+ABI = 2   # MINFER_ABI in quant_kernels.c: a library built from another version is refused
 _SMALL_SCRATCH = 3   # MINFER_SMALL_SCRATCH; for the other codes _check names what is wrong
 # The half-float table of each loaded library (the same path loads the same module: one table,
 # alive as long as this process, as the module is).
 _HALF_TABLES: dict[int, np.ndarray] = {}
 _SCRATCH_STEP = 1 << 16
+ACTIVATIONS = {"silu": 0, "gelu_tanh": 1}   # minfer_act_mul's act codes (glue_kernels.c)
 
 
 class KernelError(MinferError):
@@ -57,6 +60,9 @@ class Kernels:
             self._matmul.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int,
                                      ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int,
                                      ctypes.c_void_p, ctypes.c_int]
+        self._act_mul = lib.minfer_act_mul
+        if ctypes.sizeof(ctypes.c_void_p) != 4:
+            self._act_mul.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p] + [ctypes.c_int] * 3
         self._scratch = np.empty(0, np.uint8)
         self._scratch_addr, self._scratch_size = 0, 0
 
@@ -118,6 +124,13 @@ class Kernels:
                     out.ctypes.data, rows)
         return out if xs.ndim == 2 else out[0]
 
+    def gated_activation(self, act: str) -> "GatedActivation":
+        """The compiled `gate <- act(gate) * up` for act "silu" or "gelu_tanh": called as
+        layers.silu_mul / gelu_mul are (their results within a few float32 roundings)."""
+        if act not in ACTIVATIONS:
+            raise UnsupportedError(f"no kernel for the activation {act!r}; kernels: {', '.join(ACTIVATIONS)}")
+        return GatedActivation(self._act_mul, act)
+
     def _info(self, ggml_type: int):
         if ggml_type not in self.types:
             names = ", ".join(ggml_type_name(t) for t in sorted(self.types))
@@ -135,6 +148,43 @@ class Kernels:
             raise KernelError(f"{info.name} kernel: out_stride {stride} is less than rows {rows}")
 
 
+class GatedActivation:
+    """gate <- act(gate) * up in place by one foreign call (minfer_act_mul). The arrays' addresses
+    and layout are read and checked once per pair of arrays: the model passes the same two views
+    of its gate | up buffer to every layer."""
+
+    def __init__(self, act_mul, act: str):
+        self.act, self._code, self._act_mul = act, ACTIVATIONS[act], act_mul
+        self._last = None   # (gate, up, gate address, up address, cols, n, row stride)
+
+    def __call__(self, gate: np.ndarray, up: np.ndarray, tmp: np.ndarray | None = None) -> None:
+        """gate, up: (n, cols) float32, values of a row contiguous, one row stride for both (the
+        halves of one (n, 2 cols) buffer, or contiguous arrays); tmp is not needed (layers' API)."""
+        last = self._last
+        if last is None or last[0] is not gate or last[1] is not up:
+            last = self._last = (gate, up, *_act_layout(gate, up))
+        code = self._act_mul(self._code, *last[2:])
+        if code:
+            raise KernelError(f"{self.act} kernel call failed with code {code}")
+
+
+def _act_layout(gate: np.ndarray, up: np.ndarray) -> tuple[int, int, int, int, int]:
+    """(gate address, up address, cols, n, row stride in floats) of a pair minfer_act_mul takes,
+    or a KernelError naming what does not fit."""
+    g2, u2 = gate.reshape(1, -1) if gate.ndim == 1 else gate, up.reshape(1, -1) if up.ndim == 1 else up
+    if (gate.dtype != np.float32 or up.dtype != np.float32 or g2.ndim != 2 or g2.shape != u2.shape
+            or g2.size == 0):
+        raise KernelError(f"the activation kernel needs gate and up of one shape (n, cols) float32, got "
+                          f"{gate.shape} {gate.dtype} and {up.shape} {up.dtype}")
+    n, cols = g2.shape
+    stride = g2.strides[0] // 4 if n > 1 else cols
+    if (g2.strides[1] != 4 or u2.strides[1] != 4 or (n > 1 and (u2.strides[0] != g2.strides[0]
+            or g2.strides[0] % 4 or stride < cols)) or not gate.flags.writeable):
+        raise KernelError(f"the activation kernel needs writable gate and up rows of contiguous values "
+                          f"and one row stride, got strides {gate.strides} and {up.strides}")
+    return gate.ctypes.data, up.ctypes.data, cols, n, stride
+
+
 def load_kernels(path) -> Kernels:
     """The kernel library at `path` (a wasm side module in Pyodide, else a native one)."""
     try:
@@ -147,4 +197,4 @@ def load_kernels(path) -> Kernels:
     return Kernels(lib, str(path))
 
 
-__all__ = ["ABI", "KernelError", "Kernels", "load_kernels"]
+__all__ = ["ABI", "ACTIVATIONS", "GatedActivation", "KernelError", "Kernels", "load_kernels"]

@@ -1,11 +1,12 @@
-"""Compile minfer_wasm/kernels/quant_kernels.c into a Pyodide side module and a native library.
+"""Compile minfer_wasm/kernels/*.c into one Pyodide side module and one native library.
 
     python -m minfer_wasm.native.kernel_build --wasm site/quant_kernels.so --native build/kernels.so
 
 wasm: Debian's clang (14) compiles for wasm32-unknown-emscripten with SIMD128, freestanding,
 against clang's own headers only; wasm-ld links a position-independent shared library whose
 `dylink.0` section Pyodide's loader reads (`ctypes.CDLL` once the file is in its file system).
-native: the system C compiler ($CC, else cc) builds the scalar path of the same source.
+native: the system C compiler ($CC, else cc) builds the scalar path of the same sources.
+The sources: quant_kernels.c (matrix products) and glue_kernels.c (element-wise ops around them).
 Every failure is one line: the missing tool, or the compiler's first error.
 """
 
@@ -22,7 +23,8 @@ from pathlib import Path
 
 from ..errors import MinferError
 
-SOURCE = Path(__file__).resolve().parent.parent / "kernels" / "quant_kernels.c"
+_KERNELS = Path(__file__).resolve().parent.parent / "kernels"
+SOURCES = (_KERNELS / "quant_kernels.c", _KERNELS / "glue_kernels.c")
 WASM_CFLAGS = ["--target=wasm32-unknown-emscripten", "-msimd128", "-O3", "-fPIC", "-ffreestanding",
                "-nostdinc", "-fvisibility=hidden"]
 WASM_LDFLAGS = ["--experimental-pic", "-shared", "--no-entry"]
@@ -58,38 +60,42 @@ def _run(cmd: list, what: str) -> str:
     return proc.stdout
 
 
-def build_wasm(out, source=SOURCE) -> Path:
-    """The Pyodide side module (SIMD128) at `out`."""
+def build_wasm(out, sources=SOURCES) -> Path:
+    """The Pyodide side module (SIMD128) of `sources` at `out`."""
     clang = find_tool(("clang", "clang-14"))
     wasm_ld = find_tool(("wasm-ld", "wasm-ld-14"))
     include = Path(_run([clang, "-print-resource-dir"], "asking clang for its headers").strip()) / "include"
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        obj = Path(tmp) / "quant_kernels.o"
-        _run([clang, *WASM_CFLAGS, "-isystem", include, "-c", source, "-o", obj], f"compiling {source} for wasm")
-        _run([wasm_ld, *WASM_LDFLAGS, "-o", out, obj], f"linking {out}")
+        objs = []
+        for i, source in enumerate(sources):
+            objs.append(Path(tmp) / f"{i}_{Path(source).stem}.o")
+            _run([clang, *WASM_CFLAGS, "-isystem", include, "-c", source, "-o", objs[-1]],
+                 f"compiling {source} for wasm")
+        _run([wasm_ld, *WASM_LDFLAGS, "-o", out, *objs], f"linking {out}")
     return out
 
 
-def build_native(out, source=SOURCE) -> Path:
-    """A shared library for this machine (the portable scalar path) at `out`."""
+def build_native(out, sources=SOURCES) -> Path:
+    """A shared library of `sources` for this machine (the portable scalar path) at `out`."""
     cc = os.environ.get("CC") or find_tool(("cc", "gcc", "clang"))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    _run([cc, *NATIVE_CFLAGS, "-o", out, source], f"compiling {source} with {cc}")
+    names = ", ".join(Path(s).name for s in sources)
+    _run([cc, *NATIVE_CFLAGS, "-o", out, *sources], f"compiling {names} with {cc}")
     return out
 
 
-def cached_native(cache: Path, source=SOURCE) -> Path:
-    """The native library built from `source`, kept in `cache` under the source's hash (built on
-    first use, written whole or not at all)."""
-    source = Path(source)
-    digest = hashlib.sha256(source.read_bytes() + " ".join(NATIVE_CFLAGS).encode()).hexdigest()[:16]
+def cached_native(cache: Path, sources=SOURCES) -> Path:
+    """The native library built from `sources`, kept in `cache` under the sources' hash (built
+    on first use, written whole or not at all)."""
+    code = b"".join(Path(s).read_bytes() for s in sources)
+    digest = hashlib.sha256(code + " ".join(NATIVE_CFLAGS).encode()).hexdigest()[:16]
     out = Path(cache) / f"quant_kernels-{digest}.so"
     if not out.is_file():
         partial = out.with_suffix(f".{os.getpid()}.tmp")
-        build_native(partial, source)
+        build_native(partial, sources)
         partial.replace(out)
     return out
 
