@@ -203,8 +203,9 @@ class Model:
             rope_global = Rope(c.head_dim, c.rope_base, c.rope_scale, factors, c.rope_neox, c.n_rot)
             self._ropes[long] = [rope_local if swa else rope_global for swa in c.swa_layers]
         self.act_mul = gelu_mul if c.ffn_act == "gelu_tanh" else silu_mul
-        if kernels is not None:   # the same in C (glue_kernels.c); numpy's stays the reference
-            self.act_mul = kernels.gated_activation(c.ffn_act)
+        self.attention = attention
+        if kernels is not None:   # the same in C (glue_kernels.c); numpy's stay the reference
+            self.act_mul, self.attention = kernels.gated_activation(c.ffn_act), kernels.attention()
         # rope tables scale the query heads by the attention scale, and every head by
         # rope.scaling.attn_factor (ggml_rope_ext's attn_factor multiplies cos and sin)
         f = c.rope_attn_factor
@@ -314,7 +315,7 @@ class Model:
                 buf.q[..., c.n_rot:] *= np.float32(c.attn_scale)
             # 4. attention over the cache (this step's keys and values are written first)
             keys, values, mask = cache.store(il, buf.kv, step)          # (n_kv, T, d) / unit, (n, T)
-            attention(buf.q, keys, values, mask, buf.att, cache.unit)   # (n, n_head * d)
+            self.attention(buf.q, keys, values, mask, buf.att, cache.unit)   # (n, n_head * d)
             # 5. output projection (+ post-attention norm), residual
             _mm(b.attn_output, buf.att, buf.out)                        # (n, n_embd)
             if c.post_norms:

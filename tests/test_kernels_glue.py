@@ -11,14 +11,12 @@ form is off by 300% and more in the negative tail (1 + tanh(y) cancels).
 """
 
 import ctypes
-import shutil
-import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from kernel_glue_cases import ACTS, COLS, EXTREMES, act_case, act_errors, numpy_act
+from kernel_glue_pyodide import glue_in_pyodide
 from minfer_wasm.errors import UnsupportedError
 from minfer_wasm.gguf import GGUFFile
 from minfer_wasm.kernels import GatedActivation, KernelError, load_kernels
@@ -26,9 +24,6 @@ from minfer_wasm.layers import gelu_mul, silu_mul
 from minfer_wasm.model import Model
 from minfer_wasm.sources import FileSource
 
-ROOT = Path(__file__).resolve().parent.parent
-RUNNER = ROOT / "tests" / "pyodide_node" / "run.mjs"
-NO_NUMPY_WHEEL = 3         # run.mjs's exit status when the mirror has no numpy wheel
 SIGMOID_TOL = 3e-7         # |error| / |gate * up|, against numpy and against the exact values
 REL_TOL = {"silu": 4e-7, "gelu_tanh": 3e-5}   # relative to the exact values (>= 1e-30)
 SEEDS = (1, 2, 3)
@@ -133,21 +128,9 @@ def pyodide_cases():
 
 @pytest.fixture(scope="module")
 def pyodide_results(pyodide_cases, wasm_kernels_path, tmp_path_factory):
-    if shutil.which("node") is None:
-        pytest.skip("node is not installed")
-    if not (ROOT / "node_modules" / "pyodide").is_dir():
-        pytest.skip("node_modules/pyodide is missing: run scripts/setup.sh")
-    tmp = tmp_path_factory.mktemp("pyodide_glue")
-    np.savez(tmp / "cases.npz", acts=[act for act, _ in pyodide_cases],
-             **{str(i): gate_up for i, (_, gate_up) in enumerate(pyodide_cases)})
-    proc = subprocess.run(["node", str(RUNNER), "--mount", str(tmp), "--mount", str(wasm_kernels_path.parent),
-                           str(ROOT / "tests" / "pyodide_node" / "check_glue.py"), str(wasm_kernels_path),
-                           str(tmp / "cases.npz"), str(tmp / "out.npz")],
-                          capture_output=True, text=True, timeout=600)
-    if proc.returncode == NO_NUMPY_WHEEL:
-        pytest.skip(proc.stderr.strip())
-    assert proc.returncode == 0 and (tmp / "out.npz").exists(), proc.stdout + proc.stderr[-3000:]
-    return np.load(tmp / "out.npz")
+    arrays = {str(i): gate_up for i, (_, gate_up) in enumerate(pyodide_cases)}
+    return glue_in_pyodide({"acts": [act for act, _ in pyodide_cases], **arrays}, wasm_kernels_path,
+                           tmp_path_factory.mktemp("pyodide_glue"))
 
 
 def test_simd_activation_matches_numpy_in_pyodide(pyodide_cases, pyodide_results):

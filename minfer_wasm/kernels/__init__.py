@@ -1,5 +1,5 @@
-"""The compiled kernels behind a small ctypes API: matrix products (quant_kernels.c) and the
-gated activation around them (glue_kernels.c).
+"""The compiled kernels behind a small ctypes API: matrix products (quant_kernels.c), and the
+gated activation and the attention around them (glue_kernels.c).
 
 Pyodide-safe: ctypes and numpy only, nothing is compiled here. The library is built from
 quant_kernels.c and glue_kernels.c by minfer_wasm/native/kernel_build.py: a wasm side module
@@ -10,6 +10,7 @@ for the page (written into Pyodide's file system, then loaded here) or a native 
     kernels.matmul(ggml_type, w_addr, rows, cols, x_addr, n, out_addr, out_stride=0)
     kernels.matmul_arrays(ggml_type, blocks, x) -> np.ndarray
     kernels.gated_activation("silu" | "gelu_tanh") -> act_mul(gate, up, tmp=None)
+    kernels.attention() -> attention(q, k, v, mask, out, unit=1.0)
 
 `matmul` is the hot path: it takes integer addresses (cache `array.ctypes.data` of long-lived
 arrays; reading it costs about 0.1 ms in Pyodide) and makes one foreign call. The C code checks
@@ -22,13 +23,14 @@ one. A Kernels owns one scratch buffer, so it serves one thread.
 from __future__ import annotations
 
 import ctypes
+import math
 
 import numpy as np
 
 from ..errors import MinferError, UnsupportedError
 from ..ggml_types import GGML_TYPE_INFO, ggml_type_name
 
-ABI = 2   # MINFER_ABI in quant_kernels.c: a library built from another version is refused
+ABI = 3   # MINFER_ABI in quant_kernels.c: a library built from another version is refused
 _SMALL_SCRATCH = 3   # MINFER_SMALL_SCRATCH; for the other codes _check names what is wrong
 # The half-float table of each loaded library (the same path loads the same module: one table,
 # alive as long as this process, as the module is).
@@ -63,6 +65,10 @@ class Kernels:
         self._act_mul = lib.minfer_act_mul
         if ctypes.sizeof(ctypes.c_void_p) != 4:
             self._act_mul.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p] + [ctypes.c_int] * 3
+        self._attention = lib.minfer_attention
+        if ctypes.sizeof(ctypes.c_void_p) != 4:
+            p, i = ctypes.c_void_p, ctypes.c_int
+            self._attention.argtypes = [p, i, i, i, i, p, p, i, i, i, p, p, i, i, p]
         self._scratch = np.empty(0, np.uint8)
         self._scratch_addr, self._scratch_size = 0, 0
 
@@ -131,6 +137,11 @@ class Kernels:
             raise UnsupportedError(f"no kernel for the activation {act!r}; kernels: {', '.join(ACTIVATIONS)}")
         return GatedActivation(self._act_mul, act)
 
+    def attention(self) -> "Attention":
+        """The compiled layers.attention (softmax attention over the cached keys and values),
+        called as it is (its results within float32 rounding of a different summation order)."""
+        return Attention(self._attention)
+
     def _info(self, ggml_type: int):
         if ggml_type not in self.types:
             names = ", ".join(ggml_type_name(t) for t in sorted(self.types))
@@ -185,6 +196,80 @@ def _act_layout(gate: np.ndarray, up: np.ndarray) -> tuple[int, int, int, int, i
     return gate.ctypes.data, up.ctypes.data, cols, n, stride
 
 
+class Attention:
+    """layers.attention by one foreign call (minfer_attention). q, out and mask are the same
+    arrays for every layer of a step: their layout is checked and their addresses read once per
+    array; the keys and values (new views every layer) on every call."""
+
+    def __init__(self, attention):
+        self._attention = attention
+        self._q = self._out = self._mask = self._unit = None      # the last ones seen
+        self._query = self._mask_addr = self._unit_exp = None     # what was read from them
+        self._scratch, self._scratch_addr = np.empty(0, np.float32), 0
+
+    def __call__(self, q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | None,
+                 out: np.ndarray, unit: float = 1.0) -> None:
+        """q: (n, n_head, d) float32 already scaled; k, v: (n_kv, T, d) float32 divided by unit
+        (a power of two), rows of d values; mask: (n, T) additive or None; out: (n, n_head * d)."""
+        if q is not self._q or out is not self._out:
+            self._query, self._q, self._out = _query_layout(q, out), q, out
+        if mask is not self._mask:
+            self._mask_addr, self._mask = _mask_address(mask, len(q)), mask
+        if unit != self._unit:
+            self._unit_exp, self._unit = _power_of_two(unit), unit
+        q_addr, q_stride, n, n_head, d, out_addr, out_stride = self._query
+        if (k.ndim != 3 or k.dtype != np.float32 or v.dtype != np.float32 or k.shape != v.shape
+                or k.strides != v.strides or k.shape[2] != d or k.strides[1:] != (4 * d, 4)
+                or k.strides[0] % 4 or n_head % k.shape[0] or (mask is not None and mask.shape[1] != k.shape[1])):
+            raise KernelError(f"the attention kernel needs keys and values of one layout (n_kv, T, {d}) "
+                              f"float32 with rows of {d} values, n_kv dividing {n_head} heads and T "
+                              f"the mask's, got {k.shape} {k.dtype} {k.strides} and {v.shape} {v.dtype} "
+                              f"{v.strides}")
+        n_kv, T = k.shape[:2]
+        if d + T > self._scratch.size:
+            self._scratch = np.empty(-(-(d + T) // 4096) * 4096, np.float32)
+            self._scratch_addr = self._scratch.ctypes.data
+        code = self._attention(q_addr, q_stride, n, n_head, d, k.ctypes.data, v.ctypes.data,
+                               k.strides[0] // 4, n_kv, T, self._mask_addr, out_addr, out_stride,
+                               self._unit_exp, self._scratch_addr)
+        if code:
+            raise KernelError(f"attention kernel call failed with code {code}")
+
+
+def _query_layout(q: np.ndarray, out: np.ndarray) -> tuple[int, int, int, int, int, int, int]:
+    """(q address, q token stride, n, n_head, d, out address, out row stride) in floats, or a
+    KernelError: q (n, n_head, d) with its heads side by side, out (n, n_head * d) rows."""
+    if (q.ndim != 3 or q.dtype != np.float32 or q.size == 0 or q.strides[1:] != (4 * q.shape[2], 4)
+            or q.strides[0] % 4 or (len(q) > 1 and q.strides[0] < q[0].nbytes)):
+        raise KernelError(f"the attention kernel needs q of shape (n, n_head, d) float32 with each "
+                          f"token's heads side by side, got {q.shape} {q.dtype} {q.strides}")
+    n, n_head, d = q.shape
+    if (out.shape != (n, n_head * d) or out.dtype != np.float32 or out.strides[1] != 4
+            or out.strides[0] % 4 or (n > 1 and out.strides[0] < 4 * n_head * d) or not out.flags.writeable):
+        raise KernelError(f"the attention kernel needs a writable out of shape ({n}, {n_head * d}) "
+                          f"float32 with contiguous rows, got {out.shape} {out.dtype} {out.strides}")
+    return (q.ctypes.data, q.strides[0] // 4 if n > 1 else n_head * d, n, n_head, d,
+            out.ctypes.data, out.strides[0] // 4 if n > 1 else n_head * d)
+
+
+def _mask_address(mask: np.ndarray | None, n: int) -> int:
+    """The address of an additive (n, T) float32 C-contiguous mask (0 for None)."""
+    if mask is None:
+        return 0
+    if mask.ndim != 2 or len(mask) != n or mask.dtype != np.float32 or not mask.flags.c_contiguous:
+        raise KernelError(f"the attention kernel needs a C-contiguous ({n}, T) float32 mask, "
+                          f"got {mask.shape} {mask.dtype}")
+    return mask.ctypes.data
+
+
+def _power_of_two(unit: float) -> int:
+    """e with unit = 2^e, -126 <= e <= 127 (the attention's unit), or a KernelError."""
+    mantissa, exp = math.frexp(float(unit))
+    if mantissa != 0.5 or not -126 <= exp - 1 <= 127:
+        raise KernelError(f"the attention kernel's unit must be a power of two 2^-126 .. 2^127, got {unit}")
+    return exp - 1
+
+
 def load_kernels(path) -> Kernels:
     """The kernel library at `path` (a wasm side module in Pyodide, else a native one)."""
     try:
@@ -197,4 +282,4 @@ def load_kernels(path) -> Kernels:
     return Kernels(lib, str(path))
 
 
-__all__ = ["ABI", "ACTIVATIONS", "GatedActivation", "KernelError", "Kernels", "load_kernels"]
+__all__ = ["ABI", "ACTIVATIONS", "Attention", "GatedActivation", "KernelError", "Kernels", "load_kernels"]

@@ -59,8 +59,8 @@
 enum { F32 = 0, F16 = 1, Q4_0 = 2, Q4_1 = 3, Q5_0 = 6, Q5_1 = 7, Q8_0 = 8, Q4_K = 12, Q5_K = 13, Q6_K = 14,
        IQ4_NL = 20, IQ4_XS = 23 };
 enum { MINFER_OK = 0, MINFER_BAD_TYPE = 1, MINFER_BAD_SHAPE = 2, MINFER_SMALL_SCRATCH = 3, MINFER_NO_INIT = 4 };
-#define MINFER_ABI 2     /* bump when an exported signature or the scratch layout changes (the
-                            library's, glue_kernels.c included); 2: minfer_act_mul */
+#define MINFER_ABI 3     /* bump when an exported signature or the scratch layout changes (the
+                            library's, glue_kernels.c included); 2: minfer_act_mul, 3: minfer_attention */
 #define QK 32            /* activations per quantized group, and weights per decoded block */
 #define ROWS 4           /* rows per pass */
 #define TILE 8           /* tokens per pass over a row group's blocks */
