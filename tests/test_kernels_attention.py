@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from kernel_attention_cases import SHAPES, attention_case, attention_error, numpy_attention
-from kernel_glue_pyodide import glue_in_pyodide
+from kernel_pyodide import run_in_pyodide
 from minfer_wasm.f16 import F16_UNIT
 from minfer_wasm.gguf import GGUFFile
 from minfer_wasm.kernels import Attention, KernelError
@@ -134,7 +134,7 @@ def pyodide_results(pyodide_cases, wasm_kernels_path, tmp_path_factory):
         arrays.update({f"a{i}.{key}": case[key] for key in ("qkv", "kv", "unit", "n_head", "T")})
         if case["mask"] is not None:
             arrays[f"a{i}.mask"] = case["mask"]
-    return glue_in_pyodide(arrays, wasm_kernels_path, tmp_path_factory.mktemp("pyodide_attention"))
+    return run_in_pyodide("check_glue.py", arrays, wasm_kernels_path, tmp_path_factory.mktemp("pyodide_attention"))[0]
 
 
 def test_simd_attention_matches_exact_in_pyodide(pyodide_cases, pyodide_results):

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from kernel_glue_cases import ACTS, COLS, EXTREMES, act_case, act_errors, numpy_act
-from kernel_glue_pyodide import glue_in_pyodide
+from kernel_pyodide import run_in_pyodide
 from minfer_wasm.errors import UnsupportedError
 from minfer_wasm.gguf import GGUFFile
 from minfer_wasm.kernels import GatedActivation, KernelError, load_kernels
@@ -129,8 +129,8 @@ def pyodide_cases():
 @pytest.fixture(scope="module")
 def pyodide_results(pyodide_cases, wasm_kernels_path, tmp_path_factory):
     arrays = {str(i): gate_up for i, (_, gate_up) in enumerate(pyodide_cases)}
-    return glue_in_pyodide({"acts": [act for act, _ in pyodide_cases], **arrays}, wasm_kernels_path,
-                           tmp_path_factory.mktemp("pyodide_glue"))
+    arrays["acts"] = [act for act, _ in pyodide_cases]
+    return run_in_pyodide("check_glue.py", arrays, wasm_kernels_path, tmp_path_factory.mktemp("pyodide_glue"))[0]
 
 
 def test_simd_activation_matches_numpy_in_pyodide(pyodide_cases, pyodide_results):

@@ -7,20 +7,13 @@ native build does here, and the native build's results bit for bit: both add the
 terms in the same order (quant_kernels.c), only the float types' sums run in another order.
 """
 
-import shutil
-import subprocess
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from kernel_cases import activation_cases, random_case, real_cases
+from kernel_pyodide import run_in_pyodide
 from kernel_reference import ACCUMULATION_TOL, FLOAT_KERNELS, KERNEL_TYPES, TYPE_IDS, relative_error
 from minfer_wasm.kernels import load_kernels
-
-ROOT = Path(__file__).resolve().parent.parent
-RUNNER = ROOT / "tests" / "pyodide_node" / "run.mjs"
-NO_NUMPY_WHEEL = 3   # run.mjs's exit status when the mirror has no numpy wheel
 
 
 @pytest.fixture(scope="module")
@@ -33,23 +26,11 @@ def cases(smollm2_path, gemma3_path):
 
 @pytest.fixture(scope="module")
 def pyodide_results(cases, wasm_kernels_path, tmp_path_factory):
-    if shutil.which("node") is None:
-        pytest.skip("node is not installed")
-    if not (ROOT / "node_modules" / "pyodide").is_dir():
-        pytest.skip("node_modules/pyodide is missing: run scripts/setup.sh")
-    tmp = tmp_path_factory.mktemp("pyodide_kernels")
     arrays = {}
     for i, (_, _, blocks, x) in enumerate(cases):
         arrays[f"{i}.blocks"], arrays[f"{i}.x"] = blocks, x
-    np.savez(tmp / "cases.npz", labels=[c[0] for c in cases], types=[c[1] for c in cases], **arrays)
-    proc = subprocess.run(["node", str(RUNNER), "--mount", str(tmp), "--mount", str(wasm_kernels_path.parent),
-                           str(ROOT / "tests" / "pyodide_node" / "check_kernels.py"), str(wasm_kernels_path),
-                           str(tmp / "cases.npz"), str(tmp / "out.npz")],
-                          capture_output=True, text=True, timeout=600)
-    if proc.returncode == NO_NUMPY_WHEEL:
-        pytest.skip(proc.stderr.strip())
-    assert (tmp / "out.npz").exists(), proc.stderr[-3000:]
-    return np.load(tmp / "out.npz"), proc
+    return run_in_pyodide("check_kernels.py", {"labels": [c[0] for c in cases], "types": [c[1] for c in cases],
+                                               **arrays}, wasm_kernels_path, tmp_path_factory.mktemp("pyodide_kernels"))
 
 
 def test_simd_kernels_match_numpy_in_pyodide(cases, pyodide_results):

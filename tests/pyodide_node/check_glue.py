@@ -12,25 +12,22 @@ Prints each case's errors.
 """
 
 import os
-import shutil
 import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [HERE, os.path.join(HERE, "..")]
 
+from check_kernels import load_as_the_page  # noqa: E402
 from kernel_attention_cases import attention_error, with_views  # noqa: E402
 from kernel_glue_cases import act_errors  # noqa: E402
-from minfer_wasm.kernels import load_kernels  # noqa: E402
 
 CASE_FIELDS = ("qkv", "kv", "unit", "n_head", "T")
 
 
 def main(module: str, cases_path: str, out_path: str) -> int:
-    local = "/tmp/quant_kernels.so"          # Pyodide's in-memory file system, as in the page
-    shutil.copyfile(module, local)
-    kernels = load_kernels(local)
-    print(f"{sys.platform}: {kernels}")
+    kernels = load_as_the_page(module)
     cases = np.load(cases_path)
     out = {}
     for i, act in enumerate(cases["acts"] if "acts" in cases else []):

@@ -21,11 +21,18 @@ from kernel_reference import ACCUMULATION_TOL, TYPE_IDS, product_errors  # noqa:
 from minfer_wasm.kernels import load_kernels  # noqa: E402
 
 
-def main(module: str, cases_path: str, out_path: str) -> int:
-    local = "/tmp/quant_kernels.so"          # Pyodide's in-memory file system, as in the page
+def load_as_the_page(module: str):
+    """The kernels at `module`, copied into Pyodide's in-memory file system and loaded from there,
+    as the page does; prints what was loaded."""
+    local = "/tmp/quant_kernels.so"
     shutil.copyfile(module, local)
     kernels = load_kernels(local)
     print(f"{sys.platform}: {kernels}")
+    return kernels
+
+
+def main(module: str, cases_path: str, out_path: str) -> int:
+    kernels = load_as_the_page(module)
     cases = np.load(cases_path)
     labels, types = list(cases["labels"]), list(cases["types"])
     out, errors = {}, []
