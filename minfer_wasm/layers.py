@@ -21,9 +21,11 @@ def rmsnorm(x: np.ndarray, w: np.ndarray, eps: float, out: np.ndarray | None = N
     """x: (..., d) f32, w: (d,) or broadcasting to x -> x / rms(x) * w, into out (may be x).
 
     Gemma's (1 + w) is already folded into w by llama.cpp's converter
-    (convert_hf_to_gguf.py Gemma3Model: norm_shift = 1.0), so every arch uses plain w."""
+    (convert_hf_to_gguf.py Gemma3Model: norm_shift = 1.0), so every arch uses plain w.
+    1 / sqrt, not ** -0.5: both are correctly rounded everywhere, powf is not (glibc's and
+    Pyodide's differ in the last bit), so the page computes what the native engine does."""
     ms = (x * x).sum(axis=-1, keepdims=True) * (1.0 / x.shape[-1])  # (..., 1)
-    return np.multiply(x, (ms + eps) ** -0.5 * w, out=out)
+    return np.multiply(x, 1.0 / np.sqrt(ms + eps) * w, out=out)
 
 
 def silu_mul(gate: np.ndarray, up: np.ndarray, tmp: np.ndarray) -> None:
