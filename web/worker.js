@@ -79,8 +79,9 @@
 import { loadPyodide, version as pyodideVersion } from "../pyodide/pyodide.mjs";
 import { CHUNK, ModelError, StallWatch, abortable, download, openFile, openUrl } from "./model_bytes.js";
 import { INDEX_FILE, SINGLE_FILE, SMALL_FILES, openCheckpoint, weightFiles } from "./checkpoint_files.js";
+import { fetchPackages, installPackages } from "./site_packages.js";
 
-const PACKAGES = ["numpy", "markupsafe", "jinja2", "minfer-wasm"];
+const PACKAGES_URL = "../pyodide/site-packages.tar.gz";  // numpy, markupsafe, jinja2, the engine (build-site)
 const KERNELS_URL = "../kernels/quant_kernels.so";   // built by build-site from minfer_wasm/kernels
 const KERNELS_DIR = "/minfer";                          // where Python's ctypes finds it
 const RUNTIME_CACHE = "minfer-runtime-v1";   // snapshots of the started interpreter
@@ -128,14 +129,14 @@ function describe(error) {
   return { kind: "InternalError", message: `internal error (${(error && error.name) || "Error"}: ${text})`, fatal };
 }
 
-/* ---- runtime: Pyodide, the wheels and the kernels, all from this site -------------------- */
+/* ---- runtime: Pyodide, the Python packages and the kernels, all from this site ----------- */
 
 const t0 = performance.now();
 const startup = {};            // seconds since the worker started at which each step ended
 const mark = (step) => { startup[step] = (performance.now() - t0) / 1000; };
 
-// 1. Python itself. indexURL is relative to this file, so the site works from any sub-path;
-//    Pyodide reads pyodide-lock.json there and fetches the wheels it lists from the same folder.
+// 1. Python itself. indexURL is relative to this file, so the site works from any sub-path
+//    (Pyodide reads its runtime files and pyodide-lock.json there).
 //    A snapshot of the fresh interpreter's memory, kept in Cache Storage on the first visit,
 //    starts it again in a fraction of the time (measured: 0.15 s against 1.9 s under Node).
 const interpreter = (async () => {
@@ -162,13 +163,18 @@ const interpreter = (async () => {
   mark("runtime");
 })();
 
-// 2. The wheels the lock lists (no resolver: the lock already says what to load), then the
-//    engine. A model download runs meanwhile (loadModel waits only for the interpreter).
+// 2. The Python packages, fetched and unpacked beside Python's start (web/site_packages.js: one
+//    file, byte-compiled at build time, unpacked in JS; numpy's libraries load on first import),
+//    then the engine. A model download runs meanwhile (loadModel waits only for the interpreter).
+let packageFiles = fetchPackages(new URL(PACKAGES_URL, import.meta.url));
+packageFiles.catch(() => {});      // reported by `runtime`, which awaits it
 const runtime = interpreter.then(async () => {
   progress(null, "runtime", 1, 3, "Installing numpy and the engine", true);
-  const failures = [];
-  await py.loadPackage(PACKAGES, { messageCallback: () => {}, errorCallback: (m) => failures.push(m) });
-  if (failures.length) throw new ModelError("SourceError", `installing the wheels failed: ${failures.join("; ")}`);
+  const files = await packageFiles.catch((e) => {
+    throw new ModelError("SourceError", `the page's Python packages could not be loaded (${e.message})`);
+  });
+  packageFiles = null;             // the unpacked archive (13 MB) goes once its files are copied
+  installPackages(py, files);
   mark("packages");
   progress(null, "runtime", 2, 3, "Importing the engine", true);
   browser = py.pyimport("minfer_wasm.browser");

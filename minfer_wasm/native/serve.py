@@ -24,7 +24,7 @@ MIME_TYPES = {
     ".html": "text/html; charset=utf-8", ".css": "text/css; charset=utf-8",
     ".js": "text/javascript; charset=utf-8", ".mjs": "text/javascript; charset=utf-8",
     ".json": "application/json", ".wasm": "application/wasm", ".zip": "application/zip",
-    ".whl": "application/zip", ".gguf": "application/octet-stream", ".svg": "image/svg+xml",
+    ".whl": "application/zip", ".gz": "application/gzip", ".gguf": "application/octet-stream", ".svg": "image/svg+xml",
     ".png": "image/png", ".ico": "image/x-icon", ".txt": "text/plain; charset=utf-8", ".map": "application/json",
 }
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")

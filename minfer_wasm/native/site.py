@@ -14,7 +14,10 @@ Layout of the output folder (every URL in it is relative, so it works from any s
                           example.js (a page on minfer.js alone)
   web/vendor/             the Markdown libraries pinned in package.json (VENDOR_FILES), same-origin
                           so the page renders offline
-  pyodide/                Pyodide's runtime from the npm package, the wheels, pyodide-lock.json
+  pyodide/                Pyodide's runtime from the npm package; site-packages.tar.gz, the Python
+                          packages the worker installs (site_packages.py); and the same packages as
+                          wheels with a pyodide-lock.json listing them, for pages that install the
+                          engine into a Pyodide of their own with loadPackage
   kernels/quant_kernels.so  the compiled matrix kernels (minfer_wasm/kernels/quant_kernels.c as a
                           wasm SIMD side module); left out, with a warning, where clang and lld
                           are missing: the page then runs its numpy path
@@ -41,6 +44,7 @@ from .engine_wheel import PACKAGE_DIR
 from .kernel_build import ToolMissingError, build_wasm
 from .model_store import DEFAULT_MODEL, cache_dir, open_model
 from .pyodide_wheels import PYODIDE_VERSION, collect_wheels, default_mirror, read_release_lock, write_lock
+from .site_packages import BUNDLE_FILE, write_bundle
 
 RUNTIME_FILES = ("pyodide.mjs", "pyodide.asm.js", "pyodide.asm.wasm", "python_stdlib.zip")
 WEB_SUFFIXES = (".js", ".css", ".json", ".svg", ".png", ".html")   # what of web/ goes into the site
@@ -228,6 +232,7 @@ def _assemble(out: Path, root: Path, pkg: Path, model: str | None, pyodide_mirro
         shutil.copy2(pkg / name, runtime / name)
     wheels = collect_wheels(release, runtime, pyodide_mirror, log)
     write_lock(release, wheels, runtime / "pyodide-lock.json")
+    write_bundle([w.path for w in wheels], runtime / BUNDLE_FILE, pkg)
 
     page_files = web_files(root)
     for name in page_files:
@@ -242,9 +247,10 @@ def _assemble(out: Path, root: Path, pkg: Path, model: str | None, pyodide_mirro
         model_url = copy_model(model, out / "models", log).relative_to(out).as_posix()
 
     # The service worker caches the app and runtime (not the model: the worker keeps models in
-    # Cache Storage itself, chunk by chunk). The build id changes whenever any of them changes.
+    # Cache Storage itself, chunk by chunk; nor the wheels, which the page does not load). The
+    # build id changes whenever any of them changes.
     cached = ["index.html"] + [f"web/{n}" for n in page_files] + [f"pyodide/{n}" for n in RUNTIME_FILES]
-    cached += ["pyodide/pyodide-lock.json"] + [f"pyodide/{w.path.name}" for w in wheels] + kernels
+    cached += ["pyodide/pyodide-lock.json", f"pyodide/{BUNDLE_FILE}"] + kernels
     digest = hashlib.sha256()
     for rel in cached:
         digest.update(rel.encode() + b"\0" + hashlib.sha256((out / rel).read_bytes()).digest())
