@@ -6,7 +6,7 @@ wasm: Debian's clang (14) compiles for wasm32-unknown-emscripten with SIMD128, f
 against clang's own headers only; wasm-ld links a position-independent shared library whose
 `dylink.0` section Pyodide's loader reads (`ctypes.CDLL` once the file is in its file system).
 native: the system C compiler ($CC, else cc) builds the scalar path of the same sources.
-The sources: quant_kernels.c (matrix products) and glue_kernels.c (element-wise ops around them).
+The sources: quant_kernels.c (matrix products) and glue_kernels.c (activation, attention).
 Every failure is one line: the missing tool, or the compiler's first error.
 """
 
