@@ -12,7 +12,8 @@ chain restricted to the samplers we have (common/sampling.cpp, `common_sampler_i
   4. top-p: keep the smallest set of most probable ids whose mass >= top_p (top_p >= 1: off)
   5. min-p: keep ids whose probability >= min_p * the largest probability (min_p <= 0: off)
   6. temperature: divide the kept logits by it
-  7. softmax over the kept ids, then draw one with `rng`
+  7. softmax over the kept ids, then draw one with `rng` (a `random.Random`, seeded_rng; any
+     object whose .random() gives a float in [0, 1) will do)
 
 Steps 4 and 5 see probabilities at temperature 1 over the ids still kept, as in llama.cpp.
 Every step works on the kept candidates only; on a 262k vocabulary only top-k's
@@ -21,6 +22,7 @@ Every step works on the kept candidates only; on a 262k vocabulary only top-k's
 
 from dataclasses import dataclass
 import math
+import random
 
 import numpy as np
 
@@ -68,18 +70,20 @@ class SamplingParams:
 SEED_RANDOM = 0xFFFFFFFF     # llama.cpp LLAMA_DEFAULT_SEED: "pick a random seed"
 
 
-def seeded_rng(seed: int | None) -> np.random.Generator:
+def seeded_rng(seed: int | None) -> random.Random:
     """The generator for a seed: any integer, taken modulo 2**32 as llama.cpp's uint32 seed
-    (`--seed -1` wraps to LLAMA_DEFAULT_SEED, which means random, as does None)."""
+    (`--seed -1` wraps to LLAMA_DEFAULT_SEED, which means random, as does None). A Mersenne
+    Twister, as llama.cpp's std::mt19937, from Python's `random` (which jinja2 imports anyway):
+    numpy.random would cost the page's start five more wasm libraries, 0.1-0.17 s to import."""
     if seed is None:
-        return np.random.default_rng()
+        return random.Random()
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
         raise SamplingError(f"the seed must be an integer, got {seed!r:.40}")
     seed = int(seed) % 2**32
-    return np.random.default_rng(None if seed == SEED_RANDOM else seed)
+    return random.Random(None if seed == SEED_RANDOM else seed)
 
 
-def sample(logits, history, params: SamplingParams, rng: np.random.Generator) -> int:
+def sample(logits, history, params: SamplingParams, rng: random.Random) -> int:
     """One token id from `logits` (vocab,) given the ids so far; never modifies `logits`."""
     logits = _checked_logits(logits)                       # (vocab,) f32
     # huge finite logits may overflow to -inf under a penalty or a tiny temperature: harmless
@@ -157,7 +161,7 @@ def filter_min_p(ids, logits, min_p: float):
     return ids[keep], logits[keep]
 
 
-def draw(ids, logits, temperature: float, rng: np.random.Generator) -> int:
+def draw(ids, logits, temperature: float, rng: random.Random) -> int:
     """Softmax of logits / temperature over `ids`, then one draw by inverse CDF."""
     scaled = (logits.astype(np.float64) - logits.max()) / temperature   # (n,) <= 0
     cdf = np.cumsum(np.exp(scaled))                          # (n,) ascending, cdf[-1] >= 1
