@@ -9,16 +9,30 @@
  */
 
 const BLOCK = 512;                      // a tar header, and the unit file contents are padded to
-const GZIP_MAGIC = [0x1f, 0x8b];
 
-/* The bundle's bytes, gunzipped (a server may have sent it decoded already). */
+/* `body` as a stream of tar bytes: gunzipped as it arrives, unless the server sent the file
+   decoded already (Content-Encoding): its first bytes tell. */
+async function tarStream(body) {
+  const reader = body.getReader();
+  const first = await reader.read();
+  const gzip = !first.done && first.value[0] === 0x1f && first.value[1] === 0x8b;
+  const stream = new ReadableStream({
+    start(controller) { if (!first.done) controller.enqueue(first.value); },
+    async pull(controller) {
+      const { done, value } = await reader.read();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    cancel(reason) { return reader.cancel(reason); },
+  });
+  return gzip ? stream.pipeThrough(new DecompressionStream("gzip")) : stream;
+}
+
+/* The whole tar in one buffer; the compressed bytes only ever pass through in pieces. */
 async function tarBytes(url) {
   const response = await fetch(url);
   if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
-  const bytes = new Uint8Array(await response.arrayBuffer());
-  if (bytes[0] !== GZIP_MAGIC[0] || bytes[1] !== GZIP_MAGIC[1]) return bytes;
-  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
+  return new Uint8Array(await new Response(await tarStream(response.body)).arrayBuffer());
 }
 
 const text = (bytes, start, length) => {
@@ -27,7 +41,8 @@ const text = (bytes, start, length) => {
   return new TextDecoder().decode(end < 0 ? field : field.subarray(0, end));
 };
 
-/* The regular files of a ustar archive: [{path, bytes}] (bytes are views into `tar`). */
+/* The regular files of a ustar archive: [{path, bytes}] (bytes are views into `tar`, which
+   Pyodide's file system then keeps: the tar's 13 MB are the files, not a copy of them). */
 function untar(tar) {
   const files = [];
   for (let at = 0; at + BLOCK <= tar.length; ) {
@@ -63,7 +78,7 @@ export function installPackages(py, files) {
   for (const { path, bytes } of files) {
     const dest = `${site}/${path}`;
     py.FS.mkdirTree(dest.slice(0, dest.lastIndexOf("/")));
-    py.FS.writeFile(dest, bytes);
+    py.FS.writeFile(dest, bytes, { canOwn: true });   // kept as the view it is: no copy, no garbage
   }
   py.runPython(`sys.path_importer_cache.pop(${SITE}, None)`);
   return files.length;

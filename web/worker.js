@@ -16,8 +16,9 @@
  *             read), then model.safetensors or the shards the index names; the engine then
  *             quantizes the weights to `quantize` ("q8_0" when absent; q4_0, q4_1, q4_k, f16,
  *             or none to keep their float type) as it loads them. The
- *             download starts as soon as Python runs, while the packages still load; the header
- *             is checked as soon as the engine is imported, and a bad file stops the download.
+ *             download starts at once (a worker's first load, up to EARLY_BYTES, before Python
+ *             runs), while the packages load; the header is checked as soon as the engine is
+ *             imported, and a bad file stops the download.
  *             kernels: the quantized matrix products run in the compiled wasm SIMD module
  *             ("wasm", the default) or in numpy ("numpy"). stall_s: seconds without a byte
  *             while a request is open before the load fails (default STALL_S).
@@ -84,10 +85,14 @@ import { fetchPackages, installPackages } from "./site_packages.js";
 const PACKAGES_URL = "../pyodide/site-packages.tar.gz";  // numpy, markupsafe, jinja2, the engine (build-site)
 const KERNELS_URL = "../kernels/quant_kernels.so";   // built by build-site from minfer_wasm/kernels
 const KERNELS_DIR = "/minfer";                          // where Python's ctypes finds it
-const RUNTIME_CACHE = "minfer-runtime-v1";   // snapshots of the started interpreter
+// Snapshots of the started interpreter. A snapshot holds zipimport's table of python_stdlib.zip
+// (byte-compiled by build-site: minfer_wasm/native/stdlib_zip.py), so it fits that one file:
+// a new version here whenever the way that file is made changes; other versions' caches go.
+const RUNTIME_CACHE = "minfer-runtime-v2";
 const PROGRESS_MS = 100;        // at most one progress message this often (stage ends always go)
 const STALL_S = 30;             // default: seconds without a byte, a request open, before a load fails
 const KEEP_BOTH_BYTES = 1 << 30;  // the loaded model stays during a load while both fit in this
+const EARLY_BYTES = 256 << 20;    // a first load up to this size downloads before Python runs
 const DEFAULT_QUANTIZE = "q8_0";  // a checkpoint's weights are quantized to this unless asked
 const MAX_SMALL_FILE_BYTES = 64 << 20;  // a checkpoint's JSON files (minfer_wasm/hf/files.py MAX_JSON_BYTES)
 
@@ -144,21 +149,31 @@ const interpreter = (async () => {
   const indexURL = new URL("../pyodide/", import.meta.url).href;
   const options = { indexURL, stdout: (s) => console.log(s), stderr: (s) => console.warn(s) };
   const snapshots = await caches.open(RUNTIME_CACHE).catch(() => null);
+  caches.keys().then((names) => Promise.all(names.filter((n) => n.startsWith("minfer-runtime-") && n !== RUNTIME_CACHE)
+    .map((n) => caches.delete(n)))).catch(() => {});
   const key = new URL(`snapshot-${pyodideVersion}`, indexURL).href;
   const stored = snapshots && (await snapshots.match(key));
+  // The snapshot's 20 MB are released as soon as they are copied (transfer(0) frees them at
+  // once: no garbage waiting for a collection in a worker that allocates little JS after this).
   if (stored) {
+    const snapshot = new Uint8Array(await stored.arrayBuffer());
     try {
-      py = await loadPyodide({ ...options, _loadSnapshot: new Uint8Array(await stored.arrayBuffer()) });
+      py = await loadPyodide({ ...options, _loadSnapshot: snapshot });
       mark("runtime");
       return;
     } catch (e) {
       console.warn("runtime snapshot unusable, starting afresh:", e);
       await snapshots.delete(key);
+    } finally {
+      snapshot.buffer.transfer?.(0);
     }
   }
   py = await loadPyodide({ ...options, _makeSnapshot: Boolean(snapshots) });
   if (snapshots) {
-    snapshots.put(key, new Response(py.makeMemorySnapshot())).catch((e) => console.warn("runtime snapshot:", e));
+    const snapshot = py.makeMemorySnapshot();
+    const response = new Response(snapshot);        // holds a copy of the bytes
+    snapshot.buffer.transfer?.(0);
+    snapshots.put(key, response).catch((e) => console.warn("runtime snapshot:", e));
   }
   mark("runtime");
 })();
@@ -166,14 +181,13 @@ const interpreter = (async () => {
 // 2. The Python packages, fetched and unpacked beside Python's start (web/site_packages.js: one
 //    file, byte-compiled at build time, unpacked in JS; numpy's libraries load on first import),
 //    then the engine. A model download runs meanwhile (loadModel waits only for the interpreter).
-let packageFiles = fetchPackages(new URL(PACKAGES_URL, import.meta.url));
+const packageFiles = fetchPackages(new URL(PACKAGES_URL, import.meta.url));
 packageFiles.catch(() => {});      // reported by `runtime`, which awaits it
 const runtime = interpreter.then(async () => {
   progress(null, "runtime", 1, 3, "Installing numpy and the engine", true);
   const files = await packageFiles.catch((e) => {
     throw new ModelError("SourceError", `the page's Python packages could not be loaded (${e.message})`);
   });
-  packageFiles = null;             // the unpacked archive (13 MB) goes once its files are copied
   installPackages(py, files);
   mark("packages");
   progress(null, "runtime", 2, 3, "Importing the engine", true);
@@ -300,11 +314,31 @@ async function loadModel(msg, signal) {
       received += n;
       progress(id, "download", received, reader.size, reader.fromCache ? "from cache" : label);
     };
-    await abortable(interpreter, signal);
-    const allocated = allocate(reader.size);
-    unloaded = allocated.unloaded;
-    const buf = allocated.buf;
-    const transfer = download(reader, (piece, offset) => writeAt(buf, offset, piece), onBytes);
+    // The bytearray needs Python. A worker's first load does not wait for it: it downloads into
+    // a plain buffer meanwhile (pages touched only as bytes arrive), moved into the bytearray
+    // once Python runs and released at once (transfer(0) frees it: no garbage left for a GC).
+    let early = !py && reader.size <= EARLY_BYTES ? new Uint8Array(reader.size) : null;
+    let write = (piece, offset) => early.set(piece, offset);
+    let transfer = early ? download(reader, (piece, offset) => write(piece, offset), onBytes) : null;
+    transfer?.done.catch(() => {});     // awaited below
+    let buf;
+    try {
+      await abortable(interpreter, signal);
+      const allocated = allocate(reader.size);
+      unloaded = allocated.unloaded;
+      buf = allocated.buf;
+    } catch (error) {
+      transfer?.stop();
+      await transfer?.settled;
+      throw error;
+    }
+    if (early) {
+      writeAt(buf, 0, early);           // what came so far; the pieces after it go to buf directly
+      early.buffer.transfer?.(0);
+      early = null;
+    }
+    write = (piece, offset) => writeAt(buf, offset, piece);
+    transfer ??= download(reader, (piece, offset) => write(piece, offset), onBytes);
     try {
       // 1. The download and the header check run together; whichever fails first stops both,
       //    and the lanes end before buf goes.
