@@ -14,7 +14,8 @@ Layout of the output folder (every URL in it is relative, so it works from any s
                           example.js (a page on minfer.js alone)
   web/vendor/             the Markdown libraries pinned in package.json (VENDOR_FILES), same-origin
                           so the page renders offline
-  pyodide/                Pyodide's runtime from the npm package; site-packages.tar.gz, the Python
+  pyodide/                Pyodide's runtime from the npm package, its python_stdlib.zip byte-compiled
+                          (stdlib_zip.py); site-packages.tar.gz, the Python
                           packages the worker installs (site_packages.py); and the same packages as
                           wheels with a pyodide-lock.json listing them, for pages that install the
                           engine into a Pyodide of their own with loadPackage
@@ -45,8 +46,10 @@ from .kernel_build import ToolMissingError, build_wasm
 from .model_store import DEFAULT_MODEL, cache_dir, open_model
 from .pyodide_wheels import PYODIDE_VERSION, collect_wheels, default_mirror, read_release_lock, write_lock
 from .site_packages import BUNDLE_FILE, write_bundle
+from .stdlib_zip import STDLIB_FILE, write_stdlib
 
-RUNTIME_FILES = ("pyodide.mjs", "pyodide.asm.js", "pyodide.asm.wasm", "python_stdlib.zip")
+# Pyodide's runtime files copied as they are; its python_stdlib.zip is byte-compiled (stdlib_zip.py).
+RUNTIME_FILES = ("pyodide.mjs", "pyodide.asm.js", "pyodide.asm.wasm")
 WEB_SUFFIXES = (".js", ".css", ".json", ".svg", ".png", ".html")   # what of web/ goes into the site
 # The page's Markdown libraries: npm package file -> web/vendor/ name.
 VENDOR_FILES = {
@@ -230,6 +233,7 @@ def _assemble(out: Path, root: Path, pkg: Path, model: str | None, pyodide_mirro
     runtime.mkdir()
     for name in RUNTIME_FILES:
         shutil.copy2(pkg / name, runtime / name)
+    write_stdlib(pkg, runtime / STDLIB_FILE)
     wheels = collect_wheels(release, runtime, pyodide_mirror, log)
     write_lock(release, wheels, runtime / "pyodide-lock.json")
     write_bundle([w.path for w in wheels], runtime / BUNDLE_FILE, pkg)
@@ -249,8 +253,8 @@ def _assemble(out: Path, root: Path, pkg: Path, model: str | None, pyodide_mirro
     # The service worker caches the app and runtime (not the model: the worker keeps models in
     # Cache Storage itself, chunk by chunk; nor the wheels, which the page does not load). The
     # build id changes whenever any of them changes.
-    cached = ["index.html"] + [f"web/{n}" for n in page_files] + [f"pyodide/{n}" for n in RUNTIME_FILES]
-    cached += ["pyodide/pyodide-lock.json", f"pyodide/{BUNDLE_FILE}"] + kernels
+    cached = ["index.html"] + [f"web/{n}" for n in page_files]
+    cached += [f"pyodide/{n}" for n in (*RUNTIME_FILES, STDLIB_FILE, "pyodide-lock.json", BUNDLE_FILE)] + kernels
     digest = hashlib.sha256()
     for rel in cached:
         digest.update(rel.encode() + b"\0" + hashlib.sha256((out / rel).read_bytes()).digest())

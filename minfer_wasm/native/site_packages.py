@@ -54,13 +54,15 @@ def unpack_wheels(wheels: list[Path], into: Path) -> None:
             raise SourceError(f"{wheel}: not a readable wheel ({e})") from None
 
 
-def byte_compile(folder: Path, pyodide_dir: Path) -> None:
-    """Add an unchecked-hash .pyc for every .py under `folder`, compiled by Pyodide's Python."""
+def byte_compile(folder: Path, pyodide_dir: Path, where: str = "site-packages") -> None:
+    """An unchecked-hash .pyc for every .py under `folder`, compiled by Pyodide's Python, for
+    files that go to `where` in the page: "site-packages" (beside the sources, in __pycache__)
+    or "stdlib" (in place of the sources); see pyc_compile.mjs."""
     node = shutil.which("node")
     if node is None:
         raise SourceError("Node.js is not installed: the site's Python files are compiled by Pyodide "
                           "under Node (install Node.js, which npm comes with)")
-    run_tool([node, str(PYC_COMPILER), str(pyodide_dir), str(folder)],
+    run_tool([node, str(PYC_COMPILER), str(pyodide_dir), str(folder), where],
              f"compiling the page's Python files with Pyodide in {pyodide_dir}")
 
 

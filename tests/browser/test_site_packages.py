@@ -1,4 +1,5 @@
-"""build-site's package bundle (pyodide/site-packages.tar.gz), against the wheels it comes from."""
+"""build-site's byte-compiled Python: the package bundle (pyodide/site-packages.tar.gz) against
+the wheels it comes from, and the standard library (pyodide/python_stdlib.zip) against Pyodide's."""
 
 import io
 import json
@@ -13,6 +14,7 @@ from minfer_wasm.errors import SourceError
 from minfer_wasm.native import site_packages
 from minfer_wasm.native.site import pyodide_package
 from minfer_wasm.native.site_packages import BUNDLE_FILE, write_bundle
+from minfer_wasm.native.stdlib_zip import STDLIB_FILE
 
 PYC_FLAGS_UNCHECKED_HASH = 0b01      # PEP 552: hash-based, source not checked
 
@@ -94,3 +96,19 @@ def test_the_tar_is_plain_ustar_with_fixed_owners_and_times(tmp_path):
         assert (member.name, member.mtime, member.uid, member.gid, member.mode) == ("pkg/a.py", 0, 0, 0, 0o644)
         assert tar.extractfile(member).read() == b"x = 1\n"
     assert (tmp_path / "out.tar.gz").read_bytes()[4:8] == b"\0\0\0\0"       # gzip MTIME field: none
+
+
+def test_the_stdlib_zip_is_pyodides_with_each_source_replaced_by_its_pyc(site_dir, bundle):
+    magic = bundle["numpy/__init__.pyc"][:4]
+    with zipfile.ZipFile(pyodide_package(log=lambda _: None) / STDLIB_FILE) as zf:
+        npm = {name: zf.read(name) for name in zf.namelist()}
+    with zipfile.ZipFile(site_dir / "pyodide" / STDLIB_FILE) as zf:
+        ours = {name: zf.read(name) for name in zf.namelist()}
+    sources = [name for name in npm if name.endswith(".py")]
+    assert len(sources) > 500 and not any(name.endswith(".py") for name in ours)
+    assert {name for name in npm if not name.endswith(".py")} | {name + "c" for name in sources} == set(ours)
+    assert all(ours[name] == data for name, data in npm.items() if not name.endswith(".py"))
+    for name in sources:
+        pyc = ours[name + "c"]
+        assert pyc[:4] == magic and int.from_bytes(pyc[4:8], "little") == PYC_FLAGS_UNCHECKED_HASH, name
+        assert f"/lib/python313.zip/{name}".encode() in pyc, name
