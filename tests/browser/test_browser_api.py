@@ -81,6 +81,14 @@ def test_load_reports_progress_and_the_model(session, model_bytes):
     assert session.info["arch"] == session.engine.model.config.arch
 
 
+def test_load_warms_the_model_up_and_leaves_its_context_empty(model_bytes):
+    session = Session()
+    session.load(bytearray(model_bytes), "m.gguf", 512, lambda done, total: None)
+    context = session.conversation.context
+    assert session.engine.model.positions_evaluated == 2          # BOS and EOS ran once
+    assert context.tokens == [] and context.cache.n_past == 0
+
+
 def test_context_is_capped_by_the_models_training_context(model_bytes):
     """The page asks for one context length whatever the model; a longer one than the model
     was trained for is cut to that (the CLI's --ctx-size says so as an error instead)."""
