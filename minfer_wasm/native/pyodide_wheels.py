@@ -1,4 +1,5 @@
-"""The wheels the browser worker installs, and the pyodide-lock.json that lists exactly them.
+"""The page's wheels, and the pyodide-lock.json that lists exactly them (the worker installs
+their files from one bundle made of them: site_packages.py).
 
 Pyodide's npm package ships the runtime and a lock file describing its release's packages (names,
 file names, sha256) but not the package wheels. The site needs four:

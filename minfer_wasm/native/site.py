@@ -15,10 +15,10 @@ Layout of the output folder (every URL in it is relative, so it works from any s
   web/vendor/             the Markdown libraries pinned in package.json (VENDOR_FILES), same-origin
                           so the page renders offline
   pyodide/                Pyodide's runtime from the npm package, its python_stdlib.zip byte-compiled
-                          (stdlib_zip.py); site-packages.tar.gz, the Python
-                          packages the worker installs (site_packages.py); and the same packages as
-                          wheels with a pyodide-lock.json listing them, for pages that install the
-                          engine into a Pyodide of their own with loadPackage
+                          (stdlib_zip.py); site-packages.tar.gz, the Python packages the worker
+                          installs (site_packages.py); and the same packages as wheels with a
+                          pyodide-lock.json listing them, for pages that install the engine into
+                          a Pyodide of their own with loadPackage
   kernels/quant_kernels.so  the compiled matrix kernels (minfer_wasm/kernels/quant_kernels.c as a
                           wasm SIMD side module); left out, with a warning, where clang and lld
                           are missing: the page then runs its numpy path
