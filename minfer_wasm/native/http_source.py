@@ -151,13 +151,17 @@ class HttpRangeSource:
 
     @contextlib.contextmanager
     def _request(self, start: int, end: int):
-        """_open(start, end) under the watchdog, which fires when the deadline passes."""
+        """_open(start, end) under the watchdog, which fires when the deadline passes. Once it
+        has, whatever then fails (headers cut short by the shut socket, say) is the deadline."""
         watchdog = threading.Timer(self._time_left(), self._expire)
         watchdog.daemon = True
         watchdog.start()
         try:
             with self._open(start, end) as response:
                 yield response
+        except SourceError:
+            self._time_left()   # the deadline's message when that is what ran out
+            raise
         finally:
             watchdog.cancel()
             self._socket = None
