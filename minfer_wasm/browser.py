@@ -134,49 +134,12 @@ def inspect_files(buffers: dict, name: str) -> dict:
     return {"arch": gguf_arch(config, f"{name}/config.json")}
 
 
-class _ProgressSource:
-    """A BytesSource that reports how much of the model the engine has read, in 1% steps, and
-    lets go of the bytes once the engine has copied what it keeps."""
+class _Progress:
+    """Counts the bytes the engine reads out of `size` and reports them in 1% steps."""
 
-    def __init__(self, source: BytesSource, on_progress: Callable[[int, int], None]):
-        self.name, self.size = source.name, source.size
-        self._source, self._on_progress = source, on_progress
+    def __init__(self, size: int, on_progress: Callable[[int, int], None]):
+        self.size, self._on_progress = size, on_progress
         self._done, self._next = 0, 0
-
-    def close(self) -> None:
-        self._source = None
-
-    def read(self, offset: int, length: int):
-        if self._source is None:
-            raise SourceError(f"{self.name}: the model's bytes were released after loading")
-        data = self._source.read(offset, length)
-        self._done += length
-        if self._done >= self._next:
-            self._on_progress(min(self._done, self.size), self.size)
-            self._next = self._done + max(self.size // PROGRESS_STEPS, 1)
-        return data
-
-
-
-class _FilesProgress:
-    """A checkpoint's files (minfer_wasm.hf.FileSet) from the page's buffers, reporting how much
-    of all of them the engine has read, in 1% steps; close() lets go of the buffers."""
-
-    def __init__(self, buffers: dict, name: str, on_progress: Callable[[int, int], None]):
-        self.name = name
-        self._files = MemoryFiles(buffers, name)
-        self.size = sum(memoryview(b).nbytes for b in buffers.values())
-        self._on_progress, self._done, self._next = on_progress, 0, 0
-        self._opened: list[_CountedSource] = []
-
-    def open(self, file_name: str):
-        if self._files is None:
-            raise SourceError(f"{self.name}: the checkpoint's files were released after loading")
-        source = self._files.open(file_name)
-        if source is None:
-            return None
-        self._opened.append(_CountedSource(source, self))
-        return self._opened[-1]
 
     def count(self, length: int) -> None:
         self._done += length
@@ -184,28 +147,51 @@ class _FilesProgress:
             self._on_progress(min(self._done, self.size), self.size)
             self._next = self._done + max(self.size // PROGRESS_STEPS, 1)
 
-    def close(self) -> None:
-        self._files = None
-        for source in self._opened:
-            source.close()
-
 
 class _CountedSource:
-    """One file of a _FilesProgress: reads are counted, and refused once its files are closed."""
+    """A BytesSource whose reads are counted by `progress`; close() lets go of its bytes once
+    the engine has copied what it keeps, and reads after it are refused."""
 
-    def __init__(self, source: BytesSource, files: _FilesProgress):
+    def __init__(self, source: BytesSource, progress: _Progress, released: str):
         self.name, self.size = source.name, source.size
-        self._source, self._files = source, files
+        self._source, self._progress, self._released = source, progress, released
 
     def close(self) -> None:
         self._source = None
 
     def read(self, offset: int, length: int):
         if self._source is None:
-            raise SourceError(f"{self.name}: the checkpoint's files were released after loading")
+            raise SourceError(f"{self.name}: {self._released}")
         data = self._source.read(offset, length)
-        self._files.count(length)
+        self._progress.count(length)
         return data
+
+
+class _FilesProgress:
+    """A checkpoint's files (minfer_wasm.hf.FileSet) from the page's buffers, reporting how much
+    of all of them the engine has read, in 1% steps; close() lets go of the buffers."""
+
+    RELEASED = "the checkpoint's files were released after loading"
+
+    def __init__(self, buffers: dict, name: str, on_progress: Callable[[int, int], None]):
+        self.name = name
+        self._files = MemoryFiles(buffers, name)
+        self._progress = _Progress(sum(memoryview(b).nbytes for b in buffers.values()), on_progress)
+        self._opened: list[_CountedSource] = []
+
+    def open(self, file_name: str):
+        if self._files is None:
+            raise SourceError(f"{self.name}: {self.RELEASED}")
+        source = self._files.open(file_name)
+        if source is None:
+            return None
+        self._opened.append(_CountedSource(source, self._progress, self.RELEASED))
+        return self._opened[-1]
+
+    def close(self) -> None:
+        self._files = None
+        for source in self._opened:
+            source.close()
 
 
 class Turn:
@@ -315,7 +301,9 @@ class Session:
         there and the weights they cover are views of buf; without it, or when they cannot
         load, numpy."""
         kernels, note = _kernels(kernels_path)
-        source = _ProgressSource(BytesSource(buf, name), on_progress)
+        bytes_source = BytesSource(buf, name)
+        source = _CountedSource(bytes_source, _Progress(bytes_source.size, on_progress),
+                                "the model's bytes were released after loading")
         try:
             engine = Engine.load(source, kernels)
         finally:

@@ -35,10 +35,11 @@ async function tarBytes(url) {
   return new Uint8Array(await new Response(await tarStream(response.body)).arrayBuffer());
 }
 
+const decoder = new TextDecoder();
 const text = (bytes, start, length) => {
   const field = bytes.subarray(start, start + length);
   const end = field.indexOf(0);
-  return new TextDecoder().decode(end < 0 ? field : field.subarray(0, end));
+  return decoder.decode(end < 0 ? field : field.subarray(0, end));
 };
 
 /* The regular files of a ustar archive: [{path, bytes}] (bytes are views into `tar`, which

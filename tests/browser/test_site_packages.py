@@ -1,7 +1,6 @@
 """build-site's byte-compiled Python: the package bundle (pyodide/site-packages.tar.gz) against
 the wheels it comes from, and the standard library (pyodide/python_stdlib.zip) against Pyodide's."""
 
-import io
 import json
 import shutil
 import tarfile
